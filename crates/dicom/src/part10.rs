@@ -90,3 +90,33 @@ mod tests {
         assert!(IMPLEMENTATION_VERSION_NAME.len() <= 16);
     }
 }
+
+/// Reads the file meta group of a Part 10 stream (preamble included) and
+/// returns it with the byte offset at which the data set starts.
+///
+/// Used to send a stored file's data set as it is, without parsing it.
+pub fn read_meta<R: std::io::Read>(
+    mut reader: R,
+) -> Result<(dicom_object::meta::FileMetaTable, u64)> {
+    let mut preamble = [0u8; 128];
+    reader.read_exact(&mut preamble)?;
+    let mut counting = CountingReader {
+        inner: reader,
+        count: 0,
+    };
+    let meta = dicom_object::meta::FileMetaTable::from_reader(&mut counting)?;
+    Ok((meta, 128 + counting.count))
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}

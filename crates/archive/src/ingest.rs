@@ -1,0 +1,359 @@
+//! Durable ingest: an instance streamed to a temporary file, then made durable
+//! and indexed before anyone is told it is stored.
+//!
+//! The order of operations is what makes a success status true:
+//!
+//! 1. the Part 10 header and the data set bytes are written to `tmp/` as they
+//!    arrive, hashed on the way (whole file, and data set alone);
+//! 2. the file is fsynced, then parsed up to its pixel data for its keys, which
+//!    must agree with the command that carried it;
+//! 3. it is renamed to its final path, and that directory is fsynced;
+//! 4. its index row is committed (SQLite, synchronous=FULL).
+//!
+//! Only then does [`Incoming::commit`] return. A failure at any step removes
+//! what was written, so a failed store leaves no file and no row. An identical
+//! resend is recognised by the hash of its data set and stored once; the same
+//! SOP Instance UID with other content is kept beside the first, and flagged.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+use sansfilm_dicom::{InstanceSummary, Part10Header};
+use sha2::{Digest, Sha256};
+
+use crate::index::{Index, InstanceRecord};
+use crate::layout::{self, Layout};
+use crate::{Error, Result};
+
+/// What the network layer knows about an instance before its data set arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncomingMeta {
+    /// Affected SOP Class UID of the C-STORE request.
+    pub sop_class_uid: String,
+    /// Affected SOP Instance UID of the C-STORE request.
+    pub sop_instance_uid: String,
+    /// Transfer syntax negotiated for the presentation context.
+    pub transfer_syntax: String,
+    /// Calling AE title (the sender).
+    pub calling_ae: String,
+    /// Called AE title (this archive as the sender named it).
+    pub called_ae: String,
+}
+
+/// How a store ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// A new instance was stored.
+    Stored {
+        /// Path relative to the data directory.
+        path: PathBuf,
+        /// Keys of the instance.
+        summary: Box<InstanceSummary>,
+    },
+    /// The same instance with the same content was already stored: nothing new
+    /// was written.
+    Duplicate {
+        /// Path of the copy already stored.
+        path: PathBuf,
+    },
+    /// An instance with this SOP Instance UID but other content was already
+    /// stored; this one is kept too, under another name, and flagged.
+    Conflict {
+        /// Path of this new version.
+        path: PathBuf,
+        /// Keys of the instance.
+        summary: Box<InstanceSummary>,
+    },
+}
+
+/// The archive: a data directory with its object store and index.
+///
+/// Cheap to clone; every clone shares the same index writer.
+#[derive(Clone, Debug)]
+pub struct Archive {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    layout: Layout,
+    index: Index,
+    tmp_counter: AtomicU64,
+    /// SOP Instance UIDs being placed right now: two stores of the same UID
+    /// take turns, so that duplicate detection and file naming stay exact.
+    placing: Mutex<HashSet<String>>,
+    placed: Condvar,
+}
+
+impl Archive {
+    /// Opens the archive in `data_dir`, creating it if needed, running index
+    /// migrations, and removing temporary files left by processes that died.
+    pub fn open(data_dir: impl Into<PathBuf>) -> Result<Archive> {
+        let layout = Layout::new(data_dir);
+        layout::create_dir_all_durable(layout.root())?;
+        layout::create_dir_all_durable(&layout.objects())?;
+        layout::create_dir_all_durable(&layout.tmp())?;
+        let removed = clean_stale_tmp(&layout.tmp())?;
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed temporary files of interrupted transfers (never acknowledged)"
+            );
+        }
+        let index = Index::open(&layout.index_file())?;
+        Ok(Archive {
+            shared: Arc::new(Shared {
+                layout,
+                index,
+                tmp_counter: AtomicU64::new(0),
+                placing: Mutex::new(HashSet::new()),
+                placed: Condvar::new(),
+            }),
+        })
+    }
+
+    /// Paths of the data directory.
+    pub fn layout(&self) -> &Layout {
+        &self.shared.layout
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.shared.index
+    }
+
+    /// Starts receiving an instance: creates its temporary file and writes the
+    /// Part 10 header. Blocking I/O: call from a blocking thread.
+    pub fn begin(&self, meta: IncomingMeta) -> Result<Incoming> {
+        let n = self.shared.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp_path = self
+            .layout()
+            .tmp()
+            .join(format!("{}-{n}.part", std::process::id()));
+        let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+        let header = Part10Header {
+            sop_class_uid: meta.sop_class_uid.clone(),
+            sop_instance_uid: meta.sop_instance_uid.clone(),
+            transfer_syntax: meta.transfer_syntax.clone(),
+            source_ae_title: Some(meta.calling_ae.clone()),
+            receiving_ae_title: Some(meta.called_ae.clone()),
+        };
+        let mut incoming = Incoming {
+            archive: self.clone(),
+            meta,
+            tmp_path,
+            file: Some(BufWriter::with_capacity(256 * 1024, file)),
+            file_hash: Sha256::new(),
+            content_hash: Sha256::new(),
+            size: 0,
+        };
+        let bytes = header.encode()?;
+        incoming.write_raw(&bytes)?;
+        Ok(incoming)
+    }
+
+    fn lock_uid(&self, uid: &str) -> UidGuard<'_> {
+        let mut placing = self.shared.placing.lock().unwrap_or_else(|e| e.into_inner());
+        while placing.contains(uid) {
+            placing = self
+                .shared
+                .placed
+                .wait(placing)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        placing.insert(uid.to_string());
+        UidGuard {
+            shared: &self.shared,
+            uid: uid.to_string(),
+        }
+    }
+}
+
+struct UidGuard<'a> {
+    shared: &'a Shared,
+    uid: String,
+}
+
+impl Drop for UidGuard<'_> {
+    fn drop(&mut self) {
+        let mut placing = self.shared.placing.lock().unwrap_or_else(|e| e.into_inner());
+        placing.remove(&self.uid);
+        self.shared.placed.notify_all();
+    }
+}
+
+/// An instance being received. Dropping it without [`commit`](Self::commit)
+/// removes its temporary file.
+#[derive(Debug)]
+pub struct Incoming {
+    archive: Archive,
+    meta: IncomingMeta,
+    tmp_path: PathBuf,
+    file: Option<BufWriter<File>>,
+    file_hash: Sha256,
+    content_hash: Sha256,
+    size: u64,
+}
+
+impl Incoming {
+    /// Appends data set bytes, as received in the negotiated transfer syntax.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.content_hash.update(data);
+        self.write_raw(data)
+    }
+
+    /// Bytes written so far, header included.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn write_raw(&mut self, data: &[u8]) -> Result<()> {
+        self.file_hash.update(data);
+        self.size += data.len() as u64;
+        let file = self.file.as_mut().expect("file is open until commit");
+        file.write_all(data).map_err(|e| Error::io(&self.tmp_path, e))
+    }
+
+    /// Makes the instance durable and indexed, or fails and leaves nothing.
+    /// Blocking I/O: call from a blocking thread.
+    pub fn commit(mut self) -> Result<StoreOutcome> {
+        let file = self.file.take().expect("commit runs once");
+        let file = file
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp_path, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&self.tmp_path, e))?;
+        drop(file);
+
+        let mut summary = InstanceSummary::from_file(&self.tmp_path)?;
+        summary.transfer_syntax = self.meta.transfer_syntax.clone();
+        check_agrees("SOPClassUID", &summary.sop_class_uid, &self.meta.sop_class_uid)?;
+        check_agrees(
+            "SOPInstanceUID",
+            &summary.sop_instance_uid,
+            &self.meta.sop_instance_uid,
+        )?;
+
+        let content_sha256 = hex::encode(std::mem::take(&mut self.content_hash).finalize());
+        let sha256 = hex::encode(std::mem::take(&mut self.file_hash).finalize());
+        let archive = self.archive.clone();
+        let _guard = archive.lock_uid(&summary.sop_instance_uid);
+        let index = archive.index();
+
+        let existing = index.instances_by_uid(&summary.sop_instance_uid)?;
+        if let Some(same) = existing.iter().find(|i| i.content_sha256 == content_sha256) {
+            self.remove_tmp();
+            return Ok(StoreOutcome::Duplicate {
+                path: same.path.clone(),
+            });
+        }
+        let conflict = !existing.is_empty();
+        let variant = conflict.then(|| &content_sha256[..16]);
+        let layout = archive.layout();
+        let relative = layout.relative_object_path(
+            &summary.study.study_uid,
+            &summary.series.series_uid,
+            &summary.sop_instance_uid,
+            variant,
+        );
+        let absolute = layout.absolute(&relative);
+        let dir = absolute.parent().expect("object paths have a directory");
+        layout::create_dir_all_durable(dir)?;
+        fs::rename(&self.tmp_path, &absolute).map_err(|e| Error::io(&absolute, e))?;
+        // From here the temporary file is gone; undo means removing `absolute`.
+        self.tmp_path = PathBuf::new();
+        if let Err(e) = layout::sync_dir(dir) {
+            remove_placed(&absolute, dir);
+            return Err(e);
+        }
+        let record = InstanceRecord {
+            summary: summary.clone(),
+            path: relative.clone(),
+            size: self.size,
+            sha256,
+            content_sha256,
+            calling_ae: self.meta.calling_ae.clone(),
+            conflict,
+        };
+        if let Err(e) = index.insert(record) {
+            remove_placed(&absolute, dir);
+            return Err(e);
+        }
+        let summary = Box::new(summary);
+        Ok(if conflict {
+            StoreOutcome::Conflict {
+                path: relative,
+                summary,
+            }
+        } else {
+            StoreOutcome::Stored {
+                path: relative,
+                summary,
+            }
+        })
+    }
+
+    fn remove_tmp(&mut self) {
+        self.file.take();
+        if !self.tmp_path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp_path);
+            self.tmp_path = PathBuf::new();
+        }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.remove_tmp();
+    }
+}
+
+fn check_agrees(attribute: &'static str, dataset: &str, command: &str) -> Result<()> {
+    if command.is_empty() || dataset == command {
+        Ok(())
+    } else {
+        Err(Error::Mismatch {
+            attribute,
+            dataset: dataset.to_string(),
+            command: command.to_string(),
+        })
+    }
+}
+
+/// Undoes a rename whose index row could not be committed.
+fn remove_placed(absolute: &Path, dir: &Path) {
+    if let Err(e) = fs::remove_file(absolute) {
+        tracing::error!(path = %absolute.display(), error = %e, "cannot remove unindexed file");
+    }
+    let _ = layout::sync_dir(dir);
+}
+
+/// Removes `PID-N.part` files whose process is gone, or older than a day.
+fn clean_stale_tmp(tmp: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let entries = fs::read_dir(tmp).map_err(|e| Error::io(tmp, e))?;
+    let day_ago = SystemTime::now() - Duration::from_secs(24 * 3600);
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid: Option<u32> = name.split('-').next().and_then(|p| p.parse().ok());
+        let alive = pid.is_some_and(|p| p == std::process::id() || process_alive(p));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t < day_ago)
+            .unwrap_or(false);
+        if (!alive || old) && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}

@@ -1,0 +1,146 @@
+//! Integrity check of the archive: every indexed file re-hashed, every file on
+//! disk accounted for.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sansfilm_dicom::{InstanceSummary, part10};
+use sha2::{Digest, Sha256};
+
+use crate::index::InstanceRecord;
+use crate::{Archive, Error, Result};
+
+/// What [`Archive::verify`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Indexed instances checked.
+    pub checked: u64,
+    /// Bytes read and hashed.
+    pub bytes: u64,
+    /// Indexed files whose content no longer matches the recorded SHA-256.
+    pub corrupt: Vec<PathBuf>,
+    /// Indexed files that are gone.
+    pub missing: Vec<PathBuf>,
+    /// Files in the object store that the index does not know.
+    pub orphans: Vec<PathBuf>,
+}
+
+impl VerifyReport {
+    /// Whether nothing is wrong.
+    pub fn is_clean(&self) -> bool {
+        self.corrupt.is_empty() && self.missing.is_empty() && self.orphans.is_empty()
+    }
+}
+
+impl Archive {
+    /// Re-hashes every indexed file and lists files the index does not know.
+    /// `progress` is called after each file with (done, total).
+    pub fn verify(&self, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport> {
+        let instances = self.index().all_instances()?;
+        let total = instances.len() as u64;
+        let mut report = VerifyReport::default();
+        let mut indexed = HashSet::with_capacity(instances.len());
+        for (i, inst) in instances.iter().enumerate() {
+            let abs = self.layout().absolute(&inst.path);
+            indexed.insert(inst.path.clone());
+            match sha256_file(&abs) {
+                Ok((hash, size)) => {
+                    report.bytes += size;
+                    if hash != inst.sha256 || size != inst.size {
+                        tracing::error!(path = %inst.path.display(), "stored file does not match its recorded hash");
+                        report.corrupt.push(inst.path.clone());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::error!(path = %inst.path.display(), "indexed file is missing");
+                    report.missing.push(inst.path.clone());
+                }
+                Err(e) => return Err(Error::io(abs, e)),
+            }
+            report.checked += 1;
+            progress(i as u64 + 1, total);
+        }
+        for file in object_files(&self.layout().objects())? {
+            let rel = file
+                .strip_prefix(self.layout().root())
+                .unwrap_or(&file)
+                .to_path_buf();
+            if !indexed.contains(&rel) {
+                tracing::warn!(path = %rel.display(), "file in the object store is not indexed");
+                report.orphans.push(rel);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Indexes a Part 10 file that is already in the object store (an orphan
+    /// left by a crash between rename and index commit, or a rebuilt index).
+    pub fn index_existing(&self, relative: &Path) -> Result<i64> {
+        let abs = self.layout().absolute(relative);
+        let summary = InstanceSummary::from_file(&abs)?;
+        let (sha256, size) = sha256_file(&abs).map_err(|e| Error::io(&abs, e))?;
+        let mut file = File::open(&abs).map_err(|e| Error::io(&abs, e))?;
+        let (meta, _dataset_offset) = part10::read_meta(&mut file)?;
+        let mut content = Sha256::new();
+        std::io::copy(&mut file, &mut content).map_err(|e| Error::io(&abs, e))?;
+        let content_sha256 = hex::encode(content.finalize());
+        let existing = self.index().instances_by_uid(&summary.sop_instance_uid)?;
+        let record = InstanceRecord {
+            summary,
+            path: relative.to_path_buf(),
+            size,
+            sha256,
+            content_sha256,
+            calling_ae: meta
+                .source_application_entity_title()
+                .unwrap_or_default()
+                .to_string(),
+            conflict: !existing.is_empty(),
+        };
+        self.index().insert(record)
+    }
+}
+
+/// SHA-256 (hex) and size of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Every `.dcm` file under `dir`, recursively.
+fn object_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&d, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&d, e))?;
+            let path = entry.path();
+            let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "dcm") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
