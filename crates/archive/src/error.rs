@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 /// What kind of failure a store met, as a peer should learn it.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// Disk full, quota exceeded, index unavailable: try again later (DIMSE A700).

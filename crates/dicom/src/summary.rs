@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use serde::{Deserialize, Serialize};
@@ -142,10 +142,18 @@ impl InstanceSummary {
 
 /// Text value with padding trimmed; empty when absent or not text.
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.get(tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    let Some(e) = obj.get(tag) else {
+        return String::new();
+    };
+    if e.vr() == VR::UN {
+        // Explicit VR files sometimes carry standard attributes as UN: their
+        // bytes are the text (in the default repertoire for UIDs and codes).
+        return e
+            .to_bytes()
+            .map(|b| String::from_utf8_lossy(&b).trim_matches(['\0', ' ']).to_string())
+            .unwrap_or_default();
+    }
+    e.to_str().map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 fn uid(obj: &InMemDicomObject, tag: Tag) -> String {

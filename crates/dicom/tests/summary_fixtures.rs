@@ -49,3 +49,11 @@ fn big_endian_and_deflated_files() {
 fn truncated_file_is_an_error() {
     assert!(InstanceSummary::from_file(fixture("pydicom/rtplan_truncated.dcm")).is_err());
 }
+
+#[test]
+fn uid_encoded_as_un_is_read_as_text() {
+    // explicit_VR-UN.dcm carries its attributes with VR UN.
+    let s = InstanceSummary::from_file(fixture("pydicom-data/explicit_VR-UN.dcm")).unwrap();
+    assert!(s.sop_class_uid.starts_with("1.2.840.10008."), "{}", s.sop_class_uid);
+    assert!(!s.sop_class_uid.contains('\\'));
+}

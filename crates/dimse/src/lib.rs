@@ -1,1 +1,46 @@
-//! x
+//! DICOM network services for the sansfilm archive: C-ECHO and C-STORE, as a
+//! server (SCP) and a client (SCU), over dicom-ul and tokio.
+//!
+//! - [`server`]: [`run`] serves associations on a bound listener until a
+//!   shutdown future completes: association limit, TCP_NODELAY, ARTIM and idle
+//!   timeouts, calling-AE access control, graceful drain.
+//! - [`service`]: the traits a server calls: [`StoreService`] and
+//!   [`StoreSink`]. The archive implements them; this crate knows nothing of
+//!   storage.
+//! - [`options`]: [`ServerOptions`] and [`AccessPolicy`], deserialisable from
+//!   the configuration file.
+//! - [`command`] and [`status`]: DIMSE command sets and status codes.
+//! - [`client`]: [`client::echo`] and [`client::send_files`], used by tests,
+//!   benches and `sansfilm send`.
+//!
+//! Every Storage SOP class of the standard is accepted (recognised through the
+//! DICOM dictionary), in every transfer syntax of
+//! [`sansfilm_dicom::syntax::STORAGE_TRANSFER_SYNTAXES`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sansfilm_dimse::{ServerOptions, Services, run};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:11112").await?;
+//! let services = Services::default(); // C-ECHO only; set `store` to receive images
+//! run(listener, Arc::new(ServerOptions::default()), services, tokio::signal::ctrl_c()).await?;
+//! # Ok(()) }
+//! ```
+
+mod association;
+pub mod client;
+pub mod command;
+mod error;
+pub mod negotiation;
+pub mod options;
+pub mod server;
+pub mod service;
+pub mod status;
+
+pub use error::{Error, Result};
+pub use options::{AccessPolicy, AllowedPeer, ServerOptions};
+pub use server::run;
+pub use service::{Failure, Services, StoreContext, StoreService, StoreSink, Stored};

@@ -1,0 +1,185 @@
+//! The verbs of `sansfilm`: parse nothing, print results, return exit codes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sansfilm_archive::Archive;
+use sansfilm_dimse::client::{self, ClientOptions, SendOutcome};
+use sansfilm_dimse::status;
+use sansfilm_services::{Config, run_storage_scp, shutdown};
+
+/// `sansfilm serve`.
+#[tokio::main]
+pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let archive = Archive::open(&config.data_dir)
+        .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
+    let addr = SocketAddr::new(config.bind, config.serve.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(),
+        "DICOM storage listening on {local}");
+    println!("sansfilm DICOM listening on {local} as {}", config.dicom.ae_title);
+    run_storage_scp(listener, Arc::new(config), archive, shutdown::signal()).await?;
+    tracing::info!("sansfilm stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sansfilm send`.
+#[tokio::main]
+pub async fn send(
+    aet: &str,
+    called: &str,
+    assocs: usize,
+    host: &str,
+    port: u16,
+    paths: Vec<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let files = expand(paths)?;
+    let total_files = files.len() as u64;
+    let bar = indicatif::ProgressBar::new(total_files);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {msg}")
+            .expect("valid template"),
+    );
+    let bar2 = bar.clone();
+    let on_done = Arc::new(move |o: &SendOutcome| {
+        if !o.is_ok() {
+            let line = format!(
+                "FAILED {}: {}{}",
+                o.path.display(),
+                o.status.map(|s| format!("{s:04X} {} ", status::describe(s))).unwrap_or_default(),
+                o.comment.as_deref().unwrap_or("")
+            );
+            if bar2.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar2.println(line);
+            }
+        }
+        bar2.inc(1);
+    });
+    let options = ClientOptions {
+        calling_ae: aet.into(),
+        called_ae: called.into(),
+        ..Default::default()
+    };
+    let report =
+        client::send_files(&format!("{host}:{port}"), &options, files, assocs, on_done).await?;
+    bar.finish_and_clear();
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "sent {} of {} files ({:.1} MB) in {:.2} s: {:.1} inst/s, {:.1} MB/s; {} failed",
+        report.succeeded(),
+        report.outcomes.len(),
+        report.bytes() as f64 / 1e6,
+        secs,
+        report.succeeded() as f64 / secs,
+        report.bytes() as f64 / 1e6 / secs,
+        report.failed()
+    );
+    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `sansfilm echo`.
+#[tokio::main]
+pub async fn echo(aet: &str, called: &str, host: &str, port: u16) -> anyhow::Result<ExitCode> {
+    let options = ClientOptions {
+        calling_ae: aet.into(),
+        called_ae: called.into(),
+        ..Default::default()
+    };
+    let s = client::echo(&format!("{host}:{port}"), &options).await?;
+    println!("C-ECHO {host}:{port} ({called}): {s:04X} {}", status::describe(s));
+    Ok(if s == status::SUCCESS { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `sansfilm verify`.
+pub fn verify(config: &Config, repair: bool) -> anyhow::Result<ExitCode> {
+    let archive = open_existing(config)?;
+    let bar = indicatif::ProgressBar::new(0);
+    let report = archive.verify(|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })?;
+    bar.finish_and_clear();
+    for p in &report.corrupt {
+        println!("CORRUPT  {}", p.display());
+    }
+    for p in &report.missing {
+        println!("MISSING  {}", p.display());
+    }
+    let mut orphans_left = report.orphans.len();
+    for p in &report.orphans {
+        if repair {
+            match archive.index_existing(p) {
+                Ok(_) => {
+                    println!("INDEXED  {}", p.display());
+                    orphans_left -= 1;
+                }
+                Err(e) => println!("ORPHAN   {} (cannot index: {e})", p.display()),
+            }
+        } else {
+            println!("ORPHAN   {}", p.display());
+        }
+    }
+    println!(
+        "verified {} instances ({:.1} MB): {} corrupt, {} missing, {} orphans",
+        report.checked,
+        report.bytes as f64 / 1e6,
+        report.corrupt.len(),
+        report.missing.len(),
+        orphans_left
+    );
+    let clean = report.corrupt.is_empty() && report.missing.is_empty() && orphans_left == 0;
+    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `sansfilm status`.
+pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
+    let archive = open_existing(config)?;
+    let c = archive.index().counts()?;
+    println!("data directory: {}", config.data_dir.display());
+    println!(
+        "{} patients, {} studies, {} series, {} instances ({:.1} MB), {} conflicting versions",
+        c.patients,
+        c.studies,
+        c.series,
+        c.instances,
+        c.bytes as f64 / 1e6,
+        c.conflicts
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_existing(config: &Config) -> anyhow::Result<Archive> {
+    anyhow::ensure!(
+        config.data_dir.join(sansfilm_archive::layout::INDEX_FILE).exists(),
+        "no archive in {} (no index file); give --data-dir",
+        config.data_dir.display()
+    );
+    Ok(Archive::open(&config.data_dir)?)
+}
+
+/// Files of `paths`, directories searched recursively, in a stable order.
+fn expand(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    let mut stack: Vec<PathBuf> = paths.into_iter().rev().collect();
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::metadata(&p).with_context(|| format!("{}", p.display()))?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            stack.extend(entries.into_iter().rev());
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}

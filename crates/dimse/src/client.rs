@@ -1,0 +1,437 @@
+//! A DICOM client (SCU): C-ECHO, and C-STORE of files over one or more
+//! associations.
+//!
+//! Files are sent as they are stored: the file meta group is read for the SOP
+//! class, instance and transfer syntax, and the data set bytes are streamed from
+//! the file in PDUs no larger than the peer accepts. Nothing is transcoded, so a
+//! presentation context is proposed for each (SOP class, transfer syntax) pair
+//! met in the files.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dicom_ul::association::client::AsyncClientAssociation;
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+use dicom_ul::ClientAssociationOptions;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpStream;
+
+use crate::command::{Command, field};
+use crate::{Error, Result, status};
+
+/// Most presentation contexts proposed in one association (the standard's
+/// limit is 128, odd IDs 1 to 255).
+const MAX_CONTEXTS: usize = 127;
+
+/// Options of the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Our AE title.
+    pub calling_ae: String,
+    /// The peer's AE title.
+    pub called_ae: String,
+    /// Largest PDU we receive.
+    pub max_pdu_length: u32,
+    /// Timeout for connecting and for each response.
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            calling_ae: "SANSFILM-SCU".into(),
+            called_ae: "ANY-SCP".into(),
+            max_pdu_length: 1024 * 1024,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A file ready to send: what its file meta group says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileToSend {
+    /// Path of the Part 10 file.
+    pub path: PathBuf,
+    /// SOP Class UID.
+    pub sop_class_uid: String,
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Transfer syntax of the data set.
+    pub transfer_syntax: String,
+    /// Where the data set starts in the file.
+    pub dataset_offset: u64,
+    /// Data set length in bytes.
+    pub dataset_len: u64,
+}
+
+impl FileToSend {
+    /// Reads the file meta group of `path`.
+    pub fn inspect(path: &Path) -> Result<Self> {
+        let err = |source| Error::File {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path)?;
+        let total = file.metadata()?.len();
+        let (meta, offset) =
+            sansfilm_dicom::part10::read_meta(std::io::BufReader::new(file)).map_err(err)?;
+        Ok(FileToSend {
+            path: path.to_path_buf(),
+            sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+            sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+            transfer_syntax: meta.transfer_syntax().to_string(),
+            dataset_offset: offset,
+            dataset_len: total.saturating_sub(offset),
+        })
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// The file.
+    pub path: PathBuf,
+    /// The response status, when a response came.
+    pub status: Option<u16>,
+    /// The response's Error Comment, or the local error.
+    pub comment: Option<String>,
+    /// Data set bytes sent.
+    pub bytes: u64,
+}
+
+impl SendOutcome {
+    /// Whether the peer answered success or warning.
+    pub fn is_ok(&self) -> bool {
+        self.status.is_some_and(status::is_success_or_warning)
+    }
+}
+
+/// The outcome of [`send_files`].
+#[derive(Debug, Clone, Default)]
+pub struct SendReport {
+    /// One outcome per file, in no particular order.
+    pub outcomes: Vec<SendOutcome>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl SendReport {
+    /// Files the peer accepted.
+    pub fn succeeded(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.is_ok()).count()
+    }
+
+    /// Files not accepted.
+    pub fn failed(&self) -> usize {
+        self.outcomes.len() - self.succeeded()
+    }
+
+    /// Data set bytes of accepted files.
+    pub fn bytes(&self) -> u64 {
+        self.outcomes.iter().filter(|o| o.is_ok()).map(|o| o.bytes).sum()
+    }
+}
+
+/// Sends a C-ECHO and returns the status of the response.
+pub async fn echo(address: &str, options: &ClientOptions) -> Result<u16> {
+    let mut assoc = connect(
+        address,
+        options,
+        &[(dicom_dictionary_std::uids::VERIFICATION.to_string(), vec![
+            dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+            dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+        ])],
+    )
+    .await?;
+    let pc_id = accepted_context(&assoc, dicom_dictionary_std::uids::VERIFICATION, None)
+        .ok_or_else(|| Error::Rejected("Verification SOP class refused".into()))?;
+    send_command(&mut assoc, pc_id, &Command::echo_rq(1)).await?;
+    let rsp = receive_response(&mut assoc, options.timeout).await?;
+    if rsp.field != field::C_ECHO_RSP {
+        return Err(Error::Protocol(format!("expected C-ECHO-RSP, got {:04X}", rsp.field)));
+    }
+    let _ = assoc.release().await;
+    Ok(rsp.status)
+}
+
+/// Sends files with C-STORE over `associations` parallel associations.
+/// `on_done` is called after each file. Files that cannot be read or sent
+/// appear in the report with a comment; an association that fails ends with
+/// its remaining files marked as not sent.
+pub async fn send_files(
+    address: &str,
+    options: &ClientOptions,
+    files: Vec<PathBuf>,
+    associations: usize,
+    on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
+) -> Result<SendReport> {
+    let started = Instant::now();
+    let inspected = tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|p| FileToSend::inspect(&p).map_err(|e| (p, e)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    let mut report = SendReport::default();
+    let mut ready = vec![];
+    for item in inspected {
+        match item {
+            Ok(f) => ready.push(f),
+            Err((path, e)) => {
+                let outcome = SendOutcome {
+                    path,
+                    status: None,
+                    comment: Some(e.to_string()),
+                    bytes: 0,
+                };
+                on_done(&outcome);
+                report.outcomes.push(outcome);
+            }
+        }
+    }
+    let n = associations.max(1).min(ready.len().max(1));
+    let mut lanes: Vec<Vec<FileToSend>> = (0..n).map(|_| vec![]).collect();
+    for (i, f) in ready.into_iter().enumerate() {
+        lanes[i % n].push(f);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in lanes.into_iter().filter(|l| !l.is_empty()) {
+        let address = address.to_string();
+        let options = options.clone();
+        let on_done = on_done.clone();
+        tasks.spawn(async move { send_lane(&address, &options, lane, on_done).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        report
+            .outcomes
+            .extend(done.map_err(|e| Error::Io(std::io::Error::other(e)))?);
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Sends one lane's files, in as many successive associations as its
+/// presentation contexts need.
+async fn send_lane(
+    address: &str,
+    options: &ClientOptions,
+    files: Vec<FileToSend>,
+    on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
+) -> Vec<SendOutcome> {
+    let mut outcomes = Vec::with_capacity(files.len());
+    let mut rest = &files[..];
+    while !rest.is_empty() {
+        // Take files until MAX_CONTEXTS distinct (class, syntax) pairs.
+        let mut pairs = BTreeSet::new();
+        let mut take = 0;
+        for f in rest {
+            let pair = (f.sop_class_uid.clone(), f.transfer_syntax.clone());
+            if !pairs.contains(&pair) && pairs.len() == MAX_CONTEXTS {
+                break;
+            }
+            pairs.insert(pair);
+            take += 1;
+        }
+        let (batch, tail) = rest.split_at(take);
+        rest = tail;
+        let contexts: Vec<(String, Vec<String>)> =
+            pairs.into_iter().map(|(c, t)| (c, vec![t])).collect();
+        let mut assoc = match connect(address, options, &contexts).await {
+            Ok(a) => a,
+            Err(e) => {
+                for f in batch {
+                    let o = not_sent(f, &e.to_string());
+                    on_done(&o);
+                    outcomes.push(o);
+                }
+                continue;
+            }
+        };
+        let mut message_id: u16 = 0;
+        let mut broken: Option<String> = None;
+        for f in batch {
+            if let Some(why) = &broken {
+                let o = not_sent(f, why);
+                on_done(&o);
+                outcomes.push(o);
+                continue;
+            }
+            message_id = message_id.wrapping_add(1).max(1);
+            let outcome = match store_one(&mut assoc, options, f, message_id).await {
+                Ok(o) => o,
+                Err(e) => {
+                    let why = e.to_string();
+                    // A missing context only affects this file; anything else
+                    // leaves the association unusable.
+                    if !matches!(e, Error::NoPresentationContext { .. } | Error::File { .. }) {
+                        broken = Some(format!("association failed: {why}"));
+                    }
+                    not_sent(f, &why)
+                }
+            };
+            on_done(&outcome);
+            outcomes.push(outcome);
+        }
+        if broken.is_none() {
+            let _ = assoc.release().await;
+        } else {
+            let _ = assoc.abort().await;
+        }
+    }
+    outcomes
+}
+
+fn not_sent(f: &FileToSend, why: &str) -> SendOutcome {
+    SendOutcome {
+        path: f.path.clone(),
+        status: None,
+        comment: Some(why.to_string()),
+        bytes: 0,
+    }
+}
+
+type ClientAssoc = AsyncClientAssociation<TcpStream>;
+
+async fn connect(
+    address: &str,
+    options: &ClientOptions,
+    contexts: &[(String, Vec<String>)],
+) -> Result<ClientAssoc> {
+    let mut opts = ClientAssociationOptions::new()
+        .calling_ae_title(options.calling_ae.clone())
+        .called_ae_title(options.called_ae.clone())
+        .max_pdu_length(options.max_pdu_length)
+        .connection_timeout(options.timeout)
+        .read_timeout(options.timeout);
+    for (abstract_syntax, syntaxes) in contexts {
+        opts = opts.with_presentation_context(abstract_syntax.clone(), syntaxes.clone());
+    }
+    let mut assoc = opts
+        .establish_async(address)
+        .await
+        .map_err(|e| match e {
+            dicom_ul::association::Error::Rejected { association_rj, .. } => {
+                Error::Rejected(format!("{:?}", association_rj.source))
+            }
+            other => other.into(),
+        })?;
+    assoc.inner_stream().set_nodelay(true)?;
+    Ok(assoc)
+}
+
+fn accepted_context(assoc: &ClientAssoc, abstract_syntax: &str, ts: Option<&str>) -> Option<u8> {
+    assoc
+        .presentation_contexts()
+        .iter()
+        .find(|pc| {
+            pc.reason == PresentationContextResultReason::Acceptance
+                && pc.abstract_syntax.trim_end_matches('\0') == abstract_syntax
+                && ts.is_none_or(|t| pc.transfer_syntax.trim_end_matches('\0') == t)
+        })
+        .map(|pc| pc.id)
+}
+
+async fn store_one(
+    assoc: &mut ClientAssoc,
+    options: &ClientOptions,
+    f: &FileToSend,
+    message_id: u16,
+) -> Result<SendOutcome> {
+    let pc_id = accepted_context(assoc, &f.sop_class_uid, Some(&f.transfer_syntax)).ok_or_else(
+        || Error::NoPresentationContext {
+            sop_class: f.sop_class_uid.clone(),
+            transfer_syntax: f.transfer_syntax.clone(),
+        },
+    )?;
+    let mut file = tokio::fs::File::open(&f.path).await?;
+    file.seek(std::io::SeekFrom::Start(f.dataset_offset)).await?;
+    send_command(
+        assoc,
+        pc_id,
+        &Command::store_rq(message_id, &f.sop_class_uid, &f.sop_instance_uid),
+    )
+    .await?;
+    // PDV payload so that the whole PDU, header included, fits the peer's max.
+    let peer_max = match assoc.acceptor_max_pdu_length() {
+        0 => 1024 * 1024,
+        n => n.min(4 * 1024 * 1024),
+    } as usize;
+    let chunk = peer_max.saturating_sub(12).max(1024);
+    let mut remaining = f.dataset_len;
+    let mut sent = 0u64;
+    loop {
+        let want = (chunk as u64).min(remaining) as usize;
+        let mut data = vec![0u8; want];
+        file.read_exact(&mut data).await?;
+        remaining -= want as u64;
+        sent += want as u64;
+        let is_last = remaining == 0;
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc_id,
+                    value_type: PDataValueType::Data,
+                    is_last,
+                    data,
+                }],
+            })
+            .await?;
+        if is_last {
+            break;
+        }
+    }
+    let rsp = receive_response(assoc, options.timeout).await?;
+    if rsp.field != field::C_STORE_RSP {
+        return Err(Error::Protocol(format!("expected C-STORE-RSP, got {:04X}", rsp.field)));
+    }
+    Ok(SendOutcome {
+        path: f.path.clone(),
+        status: Some(rsp.status),
+        comment: rsp.error_comment,
+        bytes: sent,
+    })
+}
+
+async fn send_command(assoc: &mut ClientAssoc, pc_id: u8, command: &Command) -> Result<()> {
+    assoc
+        .send(&Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: pc_id,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: command.encode()?,
+            }],
+        })
+        .await?;
+    Ok(())
+}
+
+async fn receive_response(assoc: &mut ClientAssoc, timeout: Duration) -> Result<Command> {
+    let mut bytes = Vec::new();
+    loop {
+        let pdu = tokio::time::timeout(timeout, assoc.receive())
+            .await
+            .map_err(|_| Error::Timeout("no response from the peer"))??;
+        match pdu {
+            Pdu::PData { data } => {
+                for pdv in data {
+                    if pdv.value_type != PDataValueType::Command {
+                        continue;
+                    }
+                    bytes.extend_from_slice(&pdv.data);
+                    if pdv.is_last {
+                        return Command::decode(&bytes);
+                    }
+                }
+            }
+            Pdu::AbortRQ { .. } => return Err(Error::Aborted),
+            other => {
+                return Err(Error::Protocol(format!("unexpected PDU while waiting: {other:?}")));
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Server options: AE title, limits, timeouts and who may connect.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Options of a DICOM server (the `[dicom]` section of the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerOptions {
+    /// AE title of this server.
+    pub ae_title: String,
+    /// Refuse associations whose called AE title is not `ae_title`.
+    pub require_called_ae_title: bool,
+    /// Largest PDU this server receives, in bytes (offered to peers).
+    pub max_pdu_length: u32,
+    /// Associations served at once; more are rejected (transient, local limit).
+    pub max_associations: usize,
+    /// Seconds to wait for an A-ASSOCIATE-RQ after a connection (ARTIM).
+    pub artim_timeout_secs: u64,
+    /// Seconds without any PDU after which an association is aborted.
+    pub idle_timeout_secs: u64,
+    /// Seconds that stores in flight get to finish at shutdown.
+    pub shutdown_grace_secs: u64,
+    /// Also accept SOP classes that the DICOM dictionary does not know
+    /// (vendors' private storage classes). Standard non-storage classes are
+    /// never accepted for storage.
+    pub accept_private_sop_classes: bool,
+    /// Which calling AE titles may associate.
+    pub access: AccessPolicy,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            ae_title: "SANSFILM".into(),
+            require_called_ae_title: false,
+            max_pdu_length: 1024 * 1024,
+            max_associations: 32,
+            artim_timeout_secs: 30,
+            idle_timeout_secs: 300,
+            shutdown_grace_secs: 30,
+            accept_private_sop_classes: true,
+            access: AccessPolicy::default(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// ARTIM timeout as a duration.
+    pub fn artim_timeout(&self) -> Duration {
+        Duration::from_secs(self.artim_timeout_secs.max(1))
+    }
+
+    /// Idle timeout as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+
+    /// Shutdown grace period as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// Calling-AE access control.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessPolicy {
+    /// When true, any calling AE title is accepted and `allow` is ignored.
+    pub accept_any: bool,
+    /// The peers allowed when `accept_any` is false. An empty list with
+    /// `accept_any = false` accepts anyone too, so that an archive with no
+    /// configuration works; list at least one peer to restrict access.
+    pub allow: Vec<AllowedPeer>,
+}
+
+/// One allowed peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedPeer {
+    /// Calling AE title, compared exactly (trailing spaces ignored).
+    pub ae_title: String,
+    /// When set, the connection must also come from this IP address.
+    #[serde(default)]
+    pub host: Option<IpAddr>,
+}
+
+/// Why an association was refused by the access policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The calling AE title is not in the allow-list.
+    UnknownCallingAe,
+    /// The calling AE title is known but connects from another host.
+    WrongHost,
+    /// The called AE title is not this server's.
+    WrongCalledAe,
+}
+
+impl AccessPolicy {
+    /// Whether any peer is accepted.
+    pub fn is_open(&self) -> bool {
+        self.accept_any || self.allow.is_empty()
+    }
+
+    /// Checks a calling AE title coming from `peer`.
+    pub fn check(&self, calling_ae: &str, peer: Option<IpAddr>) -> Result<(), Refusal> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let calling_ae = calling_ae.trim();
+        let mut known = false;
+        for allowed in self.allow.iter().filter(|a| a.ae_title.trim() == calling_ae) {
+            known = true;
+            match (allowed.host, peer) {
+                (None, _) => return Ok(()),
+                (Some(h), Some(p)) if same_ip(h, p) => return Ok(()),
+                _ => {}
+            }
+        }
+        Err(if known {
+            Refusal::WrongHost
+        } else {
+            Refusal::UnknownCallingAe
+        })
+    }
+}
+
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    let canon = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    canon(a) == canon(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_with_host() {
+        let policy = AccessPolicy {
+            accept_any: false,
+            allow: vec![
+                AllowedPeer {
+                    ae_title: "CT01".into(),
+                    host: Some("10.0.0.5".parse().unwrap()),
+                },
+                AllowedPeer {
+                    ae_title: "US01".into(),
+                    host: None,
+                },
+            ],
+        };
+        let ip = |s: &str| Some(s.parse().unwrap());
+        assert_eq!(policy.check("CT01", ip("10.0.0.5")), Ok(()));
+        assert_eq!(policy.check("CT01", ip("::ffff:10.0.0.5")), Ok(()));
+        assert_eq!(policy.check("CT01", ip("10.0.0.6")), Err(Refusal::WrongHost));
+        assert_eq!(policy.check("US01 ", ip("10.9.9.9")), Ok(()));
+        assert_eq!(policy.check("MR01", ip("10.0.0.5")), Err(Refusal::UnknownCallingAe));
+        assert!(AccessPolicy::default().check("ANY", None).is_ok());
+    }
+}

@@ -1,0 +1,125 @@
+//! The services a server offers: what the association loop calls.
+//!
+//! The network layer knows nothing of storage. A [`StoreService`] decides, for
+//! each C-STORE, where its bytes go: [`StoreService::begin`] opens a
+//! [`StoreSink`], the data set is written to it as P-DATA fragments arrive, and
+//! [`StoreSink::finish`] must make it durable before returning success. Sinks
+//! are called from blocking threads (`spawn_blocking`), never from the async
+//! reactor, so they may do file and database I/O directly. Dropping a sink
+//! without `finish` (association aborted, peer gone) must discard what it
+//! received.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::status;
+
+/// What is known about a C-STORE when its command arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreContext {
+    /// Calling AE title of the peer.
+    pub calling_ae: String,
+    /// AE title the peer called.
+    pub called_ae: String,
+    /// Network address of the peer.
+    pub peer: Option<SocketAddr>,
+    /// Affected SOP Class UID.
+    pub sop_class_uid: String,
+    /// Affected SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Transfer syntax of the presentation context.
+    pub transfer_syntax: String,
+    /// Message ID of the request.
+    pub message_id: u16,
+}
+
+/// A DIMSE status with its Error Comment, for a response that is not success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// DIMSE status code.
+    pub status: u16,
+    /// Error Comment sent to the peer (64 characters at most are sent).
+    pub comment: String,
+}
+
+impl Failure {
+    /// A failure with a status and a comment.
+    pub fn new(status: u16, comment: impl Into<String>) -> Self {
+        Failure {
+            status,
+            comment: comment.into(),
+        }
+    }
+
+    /// Out of resources (A700).
+    pub fn out_of_resources(comment: impl Into<String>) -> Self {
+        Self::new(status::OUT_OF_RESOURCES, comment)
+    }
+
+    /// Processing failure (0110).
+    pub fn processing(comment: impl Into<String>) -> Self {
+        Self::new(status::PROCESSING_FAILURE, comment)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "status {:04X} ({}): {}", self.status, status::describe(self.status), self.comment)
+    }
+}
+
+/// How a store ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Success (0000) or a warning status.
+    pub status: u16,
+    /// A comment for the log (and for the peer with a warning status).
+    pub note: Option<String>,
+}
+
+impl Stored {
+    /// Plain success.
+    pub fn success() -> Self {
+        Stored {
+            status: status::SUCCESS,
+            note: None,
+        }
+    }
+
+    /// Success with a note for the log (the peer still receives 0000).
+    pub fn success_with_note(note: impl Into<String>) -> Self {
+        Stored {
+            status: status::SUCCESS,
+            note: Some(note.into()),
+        }
+    }
+}
+
+/// Where one instance's data set goes.
+pub trait StoreSink: Send + Sync {
+    /// Appends data set bytes (in the negotiated transfer syntax).
+    fn write(&mut self, data: &[u8]) -> Result<(), Failure>;
+    /// Makes the instance durable. Returns only once it is.
+    fn finish(self: Box<Self>) -> Result<Stored, Failure>;
+}
+
+/// The C-STORE service provider.
+pub trait StoreService: Send + Sync + 'static {
+    /// Starts receiving one instance.
+    fn begin(&self, ctx: &StoreContext) -> Result<Box<dyn StoreSink>, Failure>;
+}
+
+/// The services a server offers. C-ECHO is always offered.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// Storage (C-STORE SCP), when offered.
+    pub store: Option<Arc<dyn StoreService>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("store", &self.store.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,197 @@
+//! The configuration file shared by every binary.
+//!
+//! Every field has a default, so an empty file (or none) is a working
+//! configuration. Unknown keys are errors, so that a typo is caught at start
+//! rather than silently ignored.
+//!
+//! ```toml
+//! data_dir = "/srv/sansfilm"
+//!
+//! [dicom]                     # every DICOM service: association policy
+//! ae_title = "SANSFILM"
+//! max_associations = 32
+//! idle_timeout_secs = 300
+//!
+//! [dicom.access]              # who may connect (empty allow-list: anyone)
+//! allow = [
+//!   { ae_title = "CT_SALLE1", host = "192.168.10.21" },
+//!   { ae_title = "ECHO_2" },
+//! ]
+//!
+//! [storescp]
+//! port = 11112
+//!
+//! [serve]
+//! port = 11112
+//! hl7_port = 2575
+//! ```
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use sansfilm_dimse::ServerOptions;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The data directory: SQLite index and object store.
+    pub data_dir: PathBuf,
+    /// Address the servers listen on.
+    pub bind: IpAddr,
+    /// Association policy of every DICOM service.
+    pub dicom: ServerOptions,
+    /// The standalone storage server.
+    pub storescp: PortConfig,
+    /// `sansfilm serve`: every service in one process.
+    pub serve: ServeConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("sansfilm-data"),
+            bind: IpAddr::from([0, 0, 0, 0]),
+            dicom: ServerOptions::default(),
+            storescp: PortConfig { port: 11112 },
+            serve: ServeConfig::default(),
+        }
+    }
+}
+
+/// A service with one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    /// TCP port.
+    pub port: u16,
+}
+
+/// `sansfilm serve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// The one DICOM port of every DICOM service.
+    pub port: u16,
+    /// The HL7 (MLLP) port, used once the HL7 bridge is part of `serve`.
+    pub hl7_port: u16,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            port: 11112,
+            hl7_port: 2575,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid configuration in {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and checks a configuration from TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that the types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ae = self.dicom.ae_title.trim();
+        if ae.is_empty() || ae.len() > 16 || ae.contains('\\') || !ae.is_ascii() {
+            return Err(ConfigError::Invalid(format!(
+                "dicom.ae_title {:?} must be 1 to 16 ASCII characters without backslash",
+                self.dicom.ae_title
+            )));
+        }
+        if self.dicom.max_pdu_length < 1024 {
+            return Err(ConfigError::Invalid(
+                "dicom.max_pdu_length must be at least 1024".into(),
+            ));
+        }
+        if self.dicom.max_associations == 0 {
+            return Err(ConfigError::Invalid(
+                "dicom.max_associations must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn documented_example_parses() {
+        let text = r#"
+            data_dir = "/srv/sansfilm"
+            [dicom]
+            ae_title = "SANSFILM"
+            max_associations = 8
+            [dicom.access]
+            allow = [ { ae_title = "CT_SALLE1", host = "192.168.10.21" }, { ae_title = "ECHO_2" } ]
+            [storescp]
+            port = 104
+        "#;
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.dicom.max_associations, 8);
+        assert_eq!(c.dicom.access.allow.len(), 2);
+        assert_eq!(c.storescp.port, 104);
+    }
+
+    #[test]
+    fn typos_are_errors() {
+        let e = Config::from_toml("[dicom]\nae_tittle = \"X\"").unwrap_err();
+        assert!(e.to_string().contains("ae_tittle"), "{e}");
+        assert!(Config::from_toml("[dicom]\nae_title = \"WAY_TOO_LONG_AE_TITLE\"").is_err());
+    }
+}

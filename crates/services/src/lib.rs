@@ -1,0 +1,36 @@
+//! Configuration and wiring of the sansfilm services.
+//!
+//! The network crate (`sansfilm-dimse`) and the archive (`sansfilm-archive`) do
+//! not know each other; this crate joins them, and holds the one configuration
+//! file that every binary reads.
+//!
+//! - [`config`]: [`Config`], the TOML file (`--config FILE`), with embedded
+//!   defaults so that every binary runs with no file at all.
+//! - [`store`]: [`ArchiveStore`], the C-STORE service that writes into the
+//!   archive and maps archive failures to DIMSE statuses.
+//! - [`storage_scp`]: [`run_storage_scp`], the storage server as `storescp` and
+//!   `sansfilm serve` run it.
+//! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use sansfilm_services::{Config, run_storage_scp, shutdown::signal};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::default();
+//! let archive = sansfilm_archive::Archive::open(&config.data_dir)?;
+//! let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.storescp.port)).await?;
+//! run_storage_scp(listener, Arc::new(config), archive, signal()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod shutdown;
+pub mod storage_scp;
+pub mod store;
+
+pub use config::{Config, ConfigError};
+pub use storage_scp::run_storage_scp;
+pub use store::ArchiveStore;
