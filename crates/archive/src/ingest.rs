@@ -98,15 +98,8 @@ impl Archive {
         layout::create_dir_all_durable(layout.root())?;
         layout::create_dir_all_durable(&layout.objects())?;
         layout::create_dir_all_durable(&layout.tmp())?;
-        let removed = clean_stale_tmp(&layout.tmp())?;
-        if removed > 0 {
-            tracing::warn!(
-                removed,
-                "removed temporary files of interrupted transfers (never acknowledged)"
-            );
-        }
         let index = Index::open(&layout.index_file())?;
-        Ok(Archive {
+        let archive = Archive {
             shared: Arc::new(Shared {
                 layout,
                 index,
@@ -114,7 +107,9 @@ impl Archive {
                 placing: Mutex::new(HashSet::new()),
                 placed: Condvar::new(),
             }),
-        })
+        };
+        archive.recover()?;
+        Ok(archive)
     }
 
     /// Paths of the data directory.
@@ -155,6 +150,50 @@ impl Archive {
         let bytes = header.encode()?;
         incoming.write_raw(&bytes)?;
         Ok(incoming)
+    }
+
+    /// Cleans up after processes that died: indexes files they had placed but
+    /// not indexed (complete and fsynced, so nothing is lost), and removes
+    /// temporary files of transfers that were never acknowledged.
+    fn recover(&self) -> Result<()> {
+        let tmp = self.layout().tmp();
+        let entries = fs::read_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut markers = vec![];
+        let mut partial = vec![];
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if owner_is_alive(&name) && !is_older_than_a_day(&entry) {
+                continue;
+            }
+            if name.ends_with(".placing") {
+                markers.push(path);
+            } else {
+                partial.push(path);
+            }
+        }
+        for marker in markers {
+            if let Ok(relative) = fs::read_to_string(&marker) {
+                let relative = PathBuf::from(relative);
+                if self.layout().absolute(&relative).is_file() && !self.index().has_path(&relative)? {
+                    match self.index_existing(&relative) {
+                        Ok(_) => tracing::warn!(path = %relative.display(),
+                            "indexed an instance placed just before a crash"),
+                        Err(e) => tracing::error!(path = %relative.display(),
+                            "cannot index an instance placed before a crash: {e}"),
+                    }
+                }
+            }
+            let _ = fs::remove_file(&marker);
+        }
+        let removed = partial.iter().filter(|p| fs::remove_file(p).is_ok()).count();
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed temporary files of interrupted transfers (never acknowledged)"
+            );
+        }
+        Ok(())
     }
 
     fn lock_uid(&self, uid: &str) -> UidGuard<'_> {
@@ -263,6 +302,9 @@ impl Incoming {
         let absolute = layout.absolute(&relative);
         let dir = absolute.parent().expect("object paths have a directory");
         layout::create_dir_all_durable(dir)?;
+        // The marker tells a restart which file to index if the process dies
+        // between the rename and the index commit.
+        let marker = Marker::write(&self.tmp_path, &relative)?;
         fs::rename(&self.tmp_path, &absolute).map_err(|e| Error::io(&absolute, e))?;
         // From here the temporary file is gone; undo means removing `absolute`.
         self.tmp_path = PathBuf::new();
@@ -283,6 +325,7 @@ impl Incoming {
             remove_placed(&absolute, dir);
             return Err(e);
         }
+        drop(marker);
         let summary = Box::new(summary);
         Ok(if conflict {
             StoreOutcome::Conflict {
@@ -332,28 +375,36 @@ fn remove_placed(absolute: &Path, dir: &Path) {
     let _ = layout::sync_dir(dir);
 }
 
-/// Removes `PID-N.part` files whose process is gone, or older than a day.
-fn clean_stale_tmp(tmp: &Path) -> Result<usize> {
-    let mut removed = 0;
-    let entries = fs::read_dir(tmp).map_err(|e| Error::io(tmp, e))?;
-    let day_ago = SystemTime::now() - Duration::from_secs(24 * 3600);
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let pid: Option<u32> = name.split('-').next().and_then(|p| p.parse().ok());
-        let alive = pid.is_some_and(|p| p == std::process::id() || process_alive(p));
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| t < day_ago)
-            .unwrap_or(false);
-        if (!alive || old) && fs::remove_file(&path).is_ok() {
-            removed += 1;
-        }
+/// A `PID-N.placing` file naming the final path of an instance being placed.
+/// Removed on drop (after the index commit, or after the undo of a failure).
+struct Marker(PathBuf);
+
+impl Marker {
+    fn write(tmp_path: &Path, relative: &Path) -> Result<Marker> {
+        let path = tmp_path.with_extension("placing");
+        fs::write(&path, relative.to_string_lossy().as_bytes()).map_err(|e| Error::io(&path, e))?;
+        Ok(Marker(path))
     }
-    Ok(removed)
 }
 
-fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Whether the process that created a `PID-N.*` file in `tmp/` still runs.
+/// Files of this process count as alive.
+fn owner_is_alive(name: &str) -> bool {
+    let pid: Option<u32> = name.split('-').next().and_then(|p| p.parse().ok());
+    pid.is_some_and(|p| p == std::process::id() || Path::new("/proc").join(p.to_string()).exists())
+}
+
+fn is_older_than_a_day(entry: &fs::DirEntry) -> bool {
+    let day_ago = SystemTime::now() - Duration::from_secs(24 * 3600);
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .map(|t| t < day_ago)
+        .unwrap_or(false)
 }

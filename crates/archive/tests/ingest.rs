@@ -183,3 +183,25 @@ fn orphans_can_be_indexed_back() {
     assert!(archive.verify(|_, _| {}).unwrap().is_clean());
     assert_eq!(archive.index().counts().unwrap().instances, 1);
 }
+
+#[test]
+fn file_placed_before_a_crash_is_indexed_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    let (meta, data) = dataset_of(&fixture("pydicom/CT_small.dcm"));
+    let StoreOutcome::Stored { path, .. } = store(&archive, meta, &data).unwrap() else {
+        panic!()
+    };
+    drop(archive);
+    // Simulate a death between rename and index commit: the row is gone, the
+    // marker of a dead process names the file.
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = fs::remove_file(dir.path().join(f));
+    }
+    let marker = dir.path().join("tmp").join("4194304999-7.placing");
+    fs::write(&marker, path.to_string_lossy().as_bytes()).unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    assert!(!marker.exists());
+    assert!(archive.verify(|_, _| {}).unwrap().is_clean());
+    assert_eq!(archive.index().counts().unwrap().instances, 1);
+}

@@ -7,8 +7,8 @@ pub enum Error {
     /// The file or data set could not be parsed as DICOM.
     #[error("cannot read DICOM data: {0}")]
     Read(#[source] Box<dicom_object::ReadError>),
-    /// The file meta group could not be built or written.
-    #[error("cannot write the file meta group: {0}")]
+    /// The file meta group could not be read, built or written.
+    #[error("invalid file meta group: {0}")]
     Meta(#[source] Box<dicom_object::meta::Error>),
     /// An attribute that the archive needs is missing or empty.
     #[error("missing required attribute {0}")]

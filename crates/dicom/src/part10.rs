@@ -91,21 +91,29 @@ mod tests {
     }
 }
 
-/// Reads the file meta group of a Part 10 stream (preamble included) and
-/// returns it with the byte offset at which the data set starts.
+/// Reads the file meta group of a Part 10 stream and returns it with the byte
+/// offset at which the data set starts. The 128-byte preamble is expected, but
+/// a stream that starts directly with `DICM` (some writers omit the preamble)
+/// is read too.
 ///
 /// Used to send a stored file's data set as it is, without parsing it.
 pub fn read_meta<R: std::io::Read>(
     mut reader: R,
 ) -> Result<(dicom_object::meta::FileMetaTable, u64)> {
-    let mut preamble = [0u8; 128];
-    reader.read_exact(&mut preamble)?;
+    let mut head = [0u8; 132];
+    reader.read_exact(&mut head[..4])?;
+    let (skipped, prefix): (u64, &[u8]) = if &head[..4] == b"DICM" {
+        (0, b"DICM")
+    } else {
+        reader.read_exact(&mut head[4..])?;
+        (128, &head[128..132])
+    };
     let mut counting = CountingReader {
-        inner: reader,
+        inner: std::io::Read::chain(prefix, reader),
         count: 0,
     };
     let meta = dicom_object::meta::FileMetaTable::from_reader(&mut counting)?;
-    Ok((meta, 128 + counting.count))
+    Ok((meta, skipped + counting.count))
 }
 
 struct CountingReader<R> {

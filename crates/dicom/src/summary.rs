@@ -140,6 +140,15 @@ impl InstanceSummary {
     }
 }
 
+/// SOP Class UID and SOP Instance UID of a Part 10 file's data set (read up to
+/// the pixel data); empty strings for absent attributes.
+pub fn sop_uids(path: impl AsRef<Path>) -> Result<(String, String)> {
+    let obj = OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path.as_ref())?;
+    Ok((uid(&obj, tags::SOP_CLASS_UID), uid(&obj, tags::SOP_INSTANCE_UID)))
+}
+
 /// Text value with padding trimmed; empty when absent or not text.
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {
     let Some(e) = obj.get(tag) else {

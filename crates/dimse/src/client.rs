@@ -67,7 +67,10 @@ pub struct FileToSend {
 }
 
 impl FileToSend {
-    /// Reads the file meta group of `path`.
+    /// Reads the file meta group of `path`, and the SOP Class and Instance UIDs
+    /// of its data set (up to the pixel data). The data set's UIDs go in the
+    /// C-STORE command, as DCMTK and pynetdicom do, so a file whose meta group
+    /// disagrees with its data set is still sent as what it is.
     pub fn inspect(path: &Path) -> Result<Self> {
         let err = |source| Error::File {
             path: path.to_path_buf(),
@@ -77,10 +80,13 @@ impl FileToSend {
         let total = file.metadata()?.len();
         let (meta, offset) =
             sansfilm_dicom::part10::read_meta(std::io::BufReader::new(file)).map_err(err)?;
+        let (class, instance) = sansfilm_dicom::summary::sop_uids(path)
+            .unwrap_or_else(|_| (String::new(), String::new()));
+        let or_meta = |s: String, m: &str| if s.is_empty() { m.to_string() } else { s };
         Ok(FileToSend {
             path: path.to_path_buf(),
-            sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
-            sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+            sop_class_uid: or_meta(class, meta.media_storage_sop_class_uid()),
+            sop_instance_uid: or_meta(instance, meta.media_storage_sop_instance_uid()),
             transfer_syntax: meta.transfer_syntax().to_string(),
             dataset_offset: offset,
             dataset_len: total.saturating_sub(offset),
