@@ -91,8 +91,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Answers an A-ASSOCIATE-RQ with a transient rejection (local limit exceeded).
-async fn reject_busy(mut socket: TcpStream) {
+/// The A-ASSOCIATE-RJ sent when the association limit is reached: transient,
+/// service provider (presentation), local limit exceeded.
+fn busy_rejection() -> Vec<u8> {
     let rj = Pdu::AssociationRJ(AssociationRJ {
         result: AssociationRJResult::Transient,
         source: AssociationRJSource::ServiceProviderPresentation(
@@ -100,14 +101,38 @@ async fn reject_busy(mut socket: TcpStream) {
         ),
     });
     let mut buf = Vec::new();
-    if dicom_ul::write_pdu(&mut buf, &rj).is_ok() {
-        // Read the request first (bounded), so the peer sees an answer to it.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            crate::negotiation::peek_association_rq(&socket),
-        )
-        .await;
-        let _ = socket.write_all(&buf).await;
+    dicom_ul::write_pdu(&mut buf, &rj).expect("an A-ASSOCIATE-RJ always encodes");
+    buf
+}
+
+/// Answers an A-ASSOCIATE-RQ with a transient rejection (local limit exceeded).
+async fn reject_busy(mut socket: TcpStream) {
+    // Read the request first (bounded), so the peer sees an answer to it, and
+    // drain it after answering so that closing does not reset the connection
+    // before the peer has read the rejection.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::negotiation::peek_association_rq(&socket),
+    )
+    .await;
+    if socket.write_all(&busy_rejection()).await.is_ok() {
         let _ = socket.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            use tokio::io::AsyncReadExt;
+            while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn busy_rejection_is_a_transient_local_limit() {
+        let bytes = super::busy_rejection();
+        // A-ASSOCIATE-RJ: type 3, result 2 (transient), source 3, reason 2.
+        assert_eq!(bytes[0], 0x03);
+        assert_eq!(&bytes[7..10], &[2, 3, 2]);
     }
 }
