@@ -19,7 +19,9 @@ pub fn same_dataset(a: &Path, b: &Path) -> Result<(), String> {
 
 fn significant(obj: &InMemDicomObject) -> Vec<&dicom_object::mem::InMemElement> {
     obj.iter()
-        .filter(|e| e.header().tag.element() != 0x0000 && e.header().tag != dicom_core::Tag(0xFFFC, 0xFFFC))
+        .filter(|e| {
+            e.header().tag.element() != 0x0000 && e.header().tag != dicom_core::Tag(0xFFFC, 0xFFFC)
+        })
         .collect()
 }
 

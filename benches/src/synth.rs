@@ -29,12 +29,24 @@ pub fn write_distinct_copies(template: &Path, out_dir: &Path, n: usize) -> Vec<P
     let mut obj = dicom_object::open_file(template).expect("open template");
     let study = new_uid();
     let series = new_uid();
-    obj.put(DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, PrimitiveValue::from(study.as_str())));
-    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series.as_str())));
+    obj.put(DataElement::new(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(study.as_str()),
+    ));
+    obj.put(DataElement::new(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(series.as_str()),
+    ));
     (0..n)
         .map(|i| {
             let uid = new_uid();
-            obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid.as_str())));
+            obj.put(DataElement::new(
+                tags::SOP_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(uid.as_str()),
+            ));
             obj.put(DataElement::new(
                 tags::INSTANCE_NUMBER,
                 VR::IS,

@@ -23,7 +23,10 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let local = listener.local_addr()?;
     tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(),
         "DICOM storage listening on {local}");
-    println!("sansfilm DICOM listening on {local} as {}", config.dicom.ae_title);
+    println!(
+        "sansfilm DICOM listening on {local} as {}",
+        config.dicom.ae_title
+    );
     run_storage_scp(listener, Arc::new(config), archive, shutdown::signal()).await?;
     tracing::info!("sansfilm stopped");
     Ok(ExitCode::SUCCESS)
@@ -52,7 +55,9 @@ pub async fn send(
             let line = format!(
                 "FAILED {}: {}{}",
                 o.path.display(),
-                o.status.map(|s| format!("{s:04X} {} ", status::describe(s))).unwrap_or_default(),
+                o.status
+                    .map(|s| format!("{s:04X} {} ", status::describe(s)))
+                    .unwrap_or_default(),
                 o.comment.as_deref().unwrap_or("")
             );
             if bar2.is_hidden() {
@@ -82,7 +87,11 @@ pub async fn send(
         report.bytes() as f64 / 1e6 / secs,
         report.failed()
     );
-    Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `sansfilm echo`.
@@ -94,8 +103,15 @@ pub async fn echo(aet: &str, called: &str, host: &str, port: u16) -> anyhow::Res
         ..Default::default()
     };
     let s = client::echo(&format!("{host}:{port}"), &options).await?;
-    println!("C-ECHO {host}:{port} ({called}): {s:04X} {}", status::describe(s));
-    Ok(if s == status::SUCCESS { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    println!(
+        "C-ECHO {host}:{port} ({called}): {s:04X} {}",
+        status::describe(s)
+    );
+    Ok(if s == status::SUCCESS {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `sansfilm verify`.
@@ -136,7 +152,11 @@ pub fn verify(config: &Config, repair: bool) -> anyhow::Result<ExitCode> {
         orphans_left
     );
     let clean = report.corrupt.is_empty() && report.missing.is_empty() && orphans_left == 0;
-    Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `sansfilm status`.
@@ -158,7 +178,10 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
 
 fn open_existing(config: &Config) -> anyhow::Result<Archive> {
     anyhow::ensure!(
-        config.data_dir.join(sansfilm_archive::layout::INDEX_FILE).exists(),
+        config
+            .data_dir
+            .join(sansfilm_archive::layout::INDEX_FILE)
+            .exists(),
         "no archive in {} (no index file); give --data-dir",
         config.data_dir.display()
     );

@@ -115,7 +115,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Serve { common, port, aet, hl7_port } => common.load().map_err(Into::into).and_then(|mut c| {
+        Command::Serve {
+            common,
+            port,
+            aet,
+            hl7_port,
+        } => common.load().map_err(Into::into).and_then(|mut c| {
             if let Some(p) = port {
                 c.serve.port = p;
             }
@@ -128,14 +133,28 @@ fn main() -> ExitCode {
             c.validate()?;
             commands::serve(c)
         }),
-        Command::Send { aet, called_aet, assocs, host, port, paths } => {
-            commands::send(&aet, &called_aet, assocs, &host, port, paths)
-        }
-        Command::Echo { aet, called_aet, host, port } => commands::echo(&aet, &called_aet, &host, port),
-        Command::Verify { common, repair } => {
-            common.load().map_err(Into::into).and_then(|c| commands::verify(&c, repair))
-        }
-        Command::Status { common } => common.load().map_err(Into::into).and_then(|c| commands::status(&c)),
+        Command::Send {
+            aet,
+            called_aet,
+            assocs,
+            host,
+            port,
+            paths,
+        } => commands::send(&aet, &called_aet, assocs, &host, port, paths),
+        Command::Echo {
+            aet,
+            called_aet,
+            host,
+            port,
+        } => commands::echo(&aet, &called_aet, &host, port),
+        Command::Verify { common, repair } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::verify(&c, repair)),
+        Command::Status { common } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::status(&c)),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,10 @@ use sansfilm_dimse::command::Command;
 use tokio::io::AsyncWriteExt;
 
 fn tmp_is_empty(data_dir: &Path) -> bool {
-    std::fs::read_dir(data_dir.join("tmp")).unwrap().next().is_none()
+    std::fs::read_dir(data_dir.join("tmp"))
+        .unwrap()
+        .next()
+        .is_none()
 }
 
 fn instances(data_dir: &Path) -> i64 {
@@ -22,17 +25,28 @@ fn instances(data_dir: &Path) -> i64 {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn echo_ok(addr: &str) -> bool {
-    let opts = ClientOptions { called_ae: "SANSFILM".into(), ..Default::default() };
+    let opts = ClientOptions {
+        called_ae: "SANSFILM".into(),
+        ..Default::default()
+    };
     matches!(client::echo(addr, &opts).await, Ok(0))
 }
 
 async fn send(addr: &str, files: Vec<PathBuf>, assocs: usize) -> client::SendReport {
-    let opts = ClientOptions { called_ae: "SANSFILM".into(), ..Default::default() };
-    client::send_files(addr, &opts, files, assocs, std::sync::Arc::new(|_| {})).await.unwrap()
+    let opts = ClientOptions {
+        called_ae: "SANSFILM".into(),
+        ..Default::default()
+    };
+    client::send_files(addr, &opts, files, assocs, std::sync::Arc::new(|_| {}))
+        .await
+        .unwrap()
 }
 
 fn ct() -> PathBuf {
@@ -49,23 +63,52 @@ fn association_aborted_mid_transfer_leaves_nothing() {
     rt().block_on(async {
         let mut assoc = ClientAssociationOptions::new()
             .called_ae_title("SANSFILM")
-            .with_presentation_context(file.sop_class_uid.clone(), vec![file.transfer_syntax.clone()])
+            .with_presentation_context(
+                file.sop_class_uid.clone(),
+                vec![file.transfer_syntax.clone()],
+            )
             .establish_async(server.addr())
             .await
             .unwrap();
         let pc = assoc.presentation_contexts()[0].id;
-        let cmd = Command::store_rq(1, &file.sop_class_uid, &file.sop_instance_uid).encode().unwrap();
-        assoc.send(&Pdu::PData { data: vec![PDataValue { presentation_context_id: pc, value_type: PDataValueType::Command, is_last: true, data: cmd }] }).await.unwrap();
+        let cmd = Command::store_rq(1, &file.sop_class_uid, &file.sop_instance_uid)
+            .encode()
+            .unwrap();
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: cmd,
+                }],
+            })
+            .await
+            .unwrap();
         // Half the data set, not the last fragment, then A-ABORT.
         let half = dataset[..dataset.len() / 2].to_vec();
-        assoc.send(&Pdu::PData { data: vec![PDataValue { presentation_context_id: pc, value_type: PDataValueType::Data, is_last: false, data: half }] }).await.unwrap();
+        assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc,
+                    value_type: PDataValueType::Data,
+                    is_last: false,
+                    data: half,
+                }],
+            })
+            .await
+            .unwrap();
         assoc.abort().await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(echo_ok(&server.addr()).await, "server must keep serving");
     });
     assert!(tmp_is_empty(&server.data_dir));
     assert_eq!(instances(&server.data_dir), 0);
-    assert!(server.log_text().contains("aborted"), "{}", server.log_text());
+    assert!(
+        server.log_text().contains("aborted"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
@@ -81,7 +124,9 @@ fn malformed_pdu_aborts_that_association_only() {
 
         // 1. Garbage instead of an A-ASSOCIATE-RQ.
         let mut raw = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-        raw.write_all(b"\x99\x00\x00\x00\x00\x04junk").await.unwrap();
+        raw.write_all(b"\x99\x00\x00\x00\x00\x04junk")
+            .await
+            .unwrap();
         // 2. A broken PDU inside an established association: a P-DATA-TF
         //    whose PDV item length runs past the PDU.
         let mut broken = opts.establish_async(server.addr()).await.unwrap();
@@ -90,19 +135,40 @@ fn malformed_pdu_aborts_that_association_only() {
             .write_all(&[0x04, 0, 0, 0, 0, 10, 0, 0, 0x10, 0, 1, 3, 0, 0, 0, 0])
             .await
             .unwrap();
-        let answer = tokio::time::timeout(Duration::from_secs(5), broken.receive()).await.unwrap();
-        assert!(matches!(answer, Ok(Pdu::AbortRQ { .. }) | Err(_)), "{answer:?}");
+        let answer = tokio::time::timeout(Duration::from_secs(5), broken.receive())
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer, Ok(Pdu::AbortRQ { .. }) | Err(_)),
+            "{answer:?}"
+        );
 
         // The healthy association still works, and new ones too.
         let cmd = Command::echo_rq(1).encode().unwrap();
         let pc = healthy.presentation_contexts()[0].id;
-        healthy.send(&Pdu::PData { data: vec![PDataValue { presentation_context_id: pc, value_type: PDataValueType::Command, is_last: true, data: cmd }] }).await.unwrap();
-        assert!(matches!(healthy.receive().await.unwrap(), Pdu::PData { .. }));
+        healthy
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc,
+                    value_type: PDataValueType::Command,
+                    is_last: true,
+                    data: cmd,
+                }],
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            healthy.receive().await.unwrap(),
+            Pdu::PData { .. }
+        ));
         healthy.release().await.unwrap();
         assert!(echo_ok(&server.addr()).await);
     });
     let log = server.log_text();
-    assert!(log.contains("association aborted") || log.contains("not established"), "{log}");
+    assert!(
+        log.contains("association aborted") || log.contains("not established"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -110,7 +176,10 @@ fn non_storage_and_unknown_sop_classes_are_refused_at_negotiation() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sansfilm.toml");
     std::fs::write(&config, "[dicom]\naccept_private_sop_classes = false\n").unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     rt().block_on(async {
         let assoc = ClientAssociationOptions::new()
             .called_ae_title("SANSFILM")
@@ -130,7 +199,11 @@ fn non_storage_and_unknown_sop_classes_are_refused_at_negotiation() {
         assert_eq!(accepted, vec!["1.2.840.10008.5.1.4.1.1.2".to_string()]);
         let _ = assoc.release().await;
     });
-    assert!(server.log_text().contains("abstract syntaxes not offered here"));
+    assert!(
+        server
+            .log_text()
+            .contains("abstract syntaxes not offered here")
+    );
 }
 
 #[test]
@@ -142,13 +215,26 @@ fn calling_ae_not_allowed_is_rejected_with_a_log_line() {
         "[dicom.access]\nallow = [ { ae_title = \"CT01\" }, { ae_title = \"US01\", host = \"10.9.9.9\" } ]\n",
     )
     .unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     let echo = |aet: &str| {
         let out = dcmtk("echoscu")
-            .args(["-aet", aet, "-aec", "SANSFILM", "127.0.0.1", &server.port.to_string()])
+            .args([
+                "-aet",
+                aet,
+                "-aec",
+                "SANSFILM",
+                "127.0.0.1",
+                &server.port.to_string(),
+            ])
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert!(echo("CT01").0);
     let (ok, text) = echo("INTRUDER");
@@ -157,8 +243,14 @@ fn calling_ae_not_allowed_is_rejected_with_a_log_line() {
     // US01 is allowed, but only from another host.
     assert!(!echo("US01").0);
     let log = server.log_text();
-    assert!(log.contains("calling AE title is not in the allow-list"), "{log}");
-    assert!(log.contains("connects from a host it is not allowed from"), "{log}");
+    assert!(
+        log.contains("calling AE title is not in the allow-list"),
+        "{log}"
+    );
+    assert!(
+        log.contains("connects from a host it is not allowed from"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -166,7 +258,10 @@ fn association_limit_rejects_transiently() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sansfilm.toml");
     std::fs::write(&config, "[dicom]\nmax_associations = 1\n").unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     rt().block_on(async {
         let opts = ClientAssociationOptions::new()
             .called_ae_title("SANSFILM")
@@ -175,9 +270,15 @@ fn association_limit_rejects_transiently() {
         let second = opts.clone().establish_async(server.addr()).await;
         match second {
             Err(dicom_ul::association::Error::Rejected { association_rj, .. }) => {
-                assert_eq!(association_rj.result, dicom_ul::pdu::AssociationRJResult::Transient);
+                assert_eq!(
+                    association_rj.result,
+                    dicom_ul::pdu::AssociationRJResult::Transient
+                );
             }
-            other => panic!("expected a transient rejection, got {:?}", other.map(|_| ())),
+            other => panic!(
+                "expected a transient rejection, got {:?}",
+                other.map(|_| ())
+            ),
         }
         first.release().await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -204,8 +305,18 @@ fn identical_resend_is_stored_once_and_conflicting_content_is_kept_and_flagged()
         assert_eq!(r.succeeded(), 1, "conflicting content is accepted and kept");
     });
     assert_eq!(instances(&server.data_dir), 2);
-    assert_eq!(count(&server.data_dir, "SELECT count(*) FROM instances WHERE conflict"), 1);
-    assert!(server.log_text().contains("same SOP Instance UID with different content"));
+    assert_eq!(
+        count(
+            &server.data_dir,
+            "SELECT count(*) FROM instances WHERE conflict"
+        ),
+        1
+    );
+    assert!(
+        server
+            .log_text()
+            .contains("same SOP Instance UID with different content")
+    );
     let (code, out, _) = sansfilm(&["verify", "--data-dir", server.data_dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
 }
@@ -217,7 +328,14 @@ fn full_disk_answers_out_of_resources_and_keeps_what_was_stored() {
     let mnt = dir.path().join("small");
     std::fs::create_dir_all(&mnt).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt.to_str().unwrap()])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=3m",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -225,18 +343,33 @@ fn full_disk_answers_out_of_resources_and_keeps_what_was_stored() {
     struct Unmount(PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
         }
     }
     let _unmount = Unmount(mnt.clone());
     let data = mnt.join("data");
-    let copies = sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 8);
+    let copies =
+        sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 8);
     let mut server = Server::start(&data, &[]);
     let report = rt().block_on(send(&server.addr(), copies, 1));
-    let refused: Vec<_> = report.outcomes.iter().filter(|o| o.status == Some(0xA700)).collect();
+    let refused: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.status == Some(0xA700))
+        .collect();
     assert!(report.succeeded() >= 1, "{report:?}");
-    assert!(!refused.is_empty(), "expected A700 on a full disk: {report:?}");
-    assert!(refused.iter().all(|o| o.comment.as_deref().is_some_and(|c| c.contains("no space left"))));
+    assert!(
+        !refused.is_empty(),
+        "expected A700 on a full disk: {report:?}"
+    );
+    assert!(refused.iter().all(|o| {
+        o.comment
+            .as_deref()
+            .is_some_and(|c| c.contains("no space left"))
+    }));
     assert!(server.log_text().contains("no space left"));
     // What was acknowledged is intact; nothing half-written remains.
     assert!(tmp_is_empty(&data));
@@ -250,27 +383,41 @@ fn full_disk_answers_out_of_resources_and_keeps_what_was_stored() {
 #[test]
 fn kill_9_during_a_send_loses_no_acknowledged_instance() {
     let dir = tempfile::tempdir().unwrap();
-    let copies = sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 200);
+    let copies =
+        sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 200);
     let data = dir.path().join("data");
     let mut server = Server::start(&data, &[]);
     let pid = server.child.id() as i32;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let done2 = done.clone();
-    let opts = ClientOptions { called_ae: "SANSFILM".into(), ..Default::default() };
+    let opts = ClientOptions {
+        called_ae: "SANSFILM".into(),
+        ..Default::default()
+    };
     let addr = server.addr();
     let report = rt().block_on(async move {
-        client::send_files(&addr, &opts, copies, 4, std::sync::Arc::new(move |_| {
-            // Kill the server, without warning, in the middle of the send.
-            if done2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 60 {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }))
+        client::send_files(
+            &addr,
+            &opts,
+            copies,
+            4,
+            std::sync::Arc::new(move |_| {
+                // Kill the server, without warning, in the middle of the send.
+                if done2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 60 {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }),
+        )
         .await
         .unwrap()
     });
     let _ = server.wait(Duration::from_secs(10));
     let acknowledged: Vec<_> = report.outcomes.iter().filter(|o| o.is_ok()).collect();
-    assert!(acknowledged.len() >= 60 && acknowledged.len() < 200, "{}", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 60 && acknowledged.len() < 200,
+        "{}",
+        acknowledged.len()
+    );
     // Restart: temporary files are cleaned up, then verify is clean.
     let server = Server::start(&data, &[]);
     assert!(tmp_is_empty(&data));
@@ -281,33 +428,57 @@ fn kill_9_during_a_send_loses_no_acknowledged_instance() {
     for o in acknowledged {
         let uid = FileToSend::inspect(&o.path).unwrap().sop_instance_uid;
         let n: i64 = conn
-            .query_row("SELECT count(*) FROM instances WHERE sop_instance_uid = ?1", [&uid], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM instances WHERE sop_instance_uid = ?1",
+                [&uid],
+                |r| r.get(0),
+            )
             .unwrap();
-        assert_eq!(n, 1, "acknowledged {} is missing after kill -9", o.path.display());
+        assert_eq!(
+            n,
+            1,
+            "acknowledged {} is missing after kill -9",
+            o.path.display()
+        );
     }
 }
 
 #[test]
 fn sigterm_lets_stores_in_flight_finish_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let copies = sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 40);
+    let copies =
+        sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 40);
     let data = dir.path().join("data");
     let mut server = Server::start(&data, &[]);
     let pid = server.child.id() as i32;
-    let opts = ClientOptions { called_ae: "SANSFILM".into(), ..Default::default() };
+    let opts = ClientOptions {
+        called_ae: "SANSFILM".into(),
+        ..Default::default()
+    };
     let addr = server.addr();
     let count_done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c2 = count_done.clone();
     let report = rt().block_on(async move {
-        client::send_files(&addr, &opts, copies, 2, std::sync::Arc::new(move |_| {
-            if c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 10 {
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-            }
-        }))
+        client::send_files(
+            &addr,
+            &opts,
+            copies,
+            2,
+            std::sync::Arc::new(move |_| {
+                if c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 10 {
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+            }),
+        )
         .await
         .unwrap()
     });
-    assert_eq!(server.wait(Duration::from_secs(40)), Some(0), "{}", server.log_text());
+    assert_eq!(
+        server.wait(Duration::from_secs(40)),
+        Some(0),
+        "{}",
+        server.log_text()
+    );
     assert!(server.log_text().contains("SIGTERM received"));
     // Every acknowledged instance is stored; nothing else is, and no
     // temporary file remains.
@@ -325,7 +496,9 @@ fn verify_exits_1_and_names_a_corrupt_file() {
     assert_eq!(r.succeeded(), 1);
     drop(server);
     let data = dir.path().join("data");
-    let rel: String = index(&data).query_row("SELECT path FROM instances", [], |r| r.get(0)).unwrap();
+    let rel: String = index(&data)
+        .query_row("SELECT path FROM instances", [], |r| r.get(0))
+        .unwrap();
     let path = data.join(&rel);
     let mut bytes = std::fs::read(&path).unwrap();
     let n = bytes.len();

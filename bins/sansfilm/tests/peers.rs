@@ -42,7 +42,10 @@ fn check_stored(data_dir: &Path, sent: &[(PathBuf, String)], statuses: &BTreeMap
         .iter()
         .filter(|(p, _)| statuses.get(p).is_some_and(|s| s == PEER_REFUSED))
         .count();
-    assert!(refused_by_peer <= 8, "the peer could not read {refused_by_peer} fixtures");
+    assert!(
+        refused_by_peer <= 8,
+        "the peer could not read {refused_by_peer} fixtures"
+    );
     for (path, _) in sent {
         let status = statuses.get(path).map(String::as_str).unwrap_or("none");
         if status == PEER_REFUSED {
@@ -51,7 +54,10 @@ fn check_stored(data_dir: &Path, sent: &[(PathBuf, String)], statuses: &BTreeMap
         match expected_refusal(path) {
             Some(code) => {
                 if status != format!("{code:04X}") {
-                    problems.push(format!("{}: expected {code:04X}, got {status}", path.display()));
+                    problems.push(format!(
+                        "{}: expected {code:04X}, got {status}",
+                        path.display()
+                    ));
                 }
                 continue;
             }
@@ -89,7 +95,11 @@ fn check_stored(data_dir: &Path, sent: &[(PathBuf, String)], statuses: &BTreeMap
                 || sansfilm_benches::compare::same_dataset(path, &stored).is_ok()
         });
         match matching {
-            None => problems.push(format!("{}: no stored copy with the same data set ({} versions)", path.display(), rows.len())),
+            None => problems.push(format!(
+                "{}: no stored copy with the same data set ({} versions)",
+                path.display(),
+                rows.len()
+            )),
             Some((_, modality, study, patient_id, name)) => {
                 // Patient demographics are those of the first instance seen
                 // for that patient ID; fixtures share IDs, so names may differ.
@@ -106,7 +116,12 @@ fn check_stored(data_dir: &Path, sent: &[(PathBuf, String)], statuses: &BTreeMap
             }
         }
     }
-    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -122,13 +137,19 @@ fn dcmtk_storescu_sends_every_fixture_in_its_own_syntax() {
             sent.push((path.clone(), ts.clone()));
         }
     }
-    assert!(sent.len() >= 90, "only {} fixtures sendable by storescu", sent.len());
+    assert!(
+        sent.len() >= 90,
+        "only {} fixtures sendable by storescu",
+        sent.len()
+    );
     let mut statuses = BTreeMap::new();
     for (flag, paths) in by_flag {
         for path in paths {
             // One storescu per file; -v makes it print each response status.
             let out = dcmtk("storescu")
-                .args(["-v", "-R", flag, "-nh", "-aec", "SANSFILM", "-aet", "DCMTKSCU"])
+                .args([
+                    "-v", "-R", flag, "-nh", "-aec", "SANSFILM", "-aet", "DCMTKSCU",
+                ])
                 .args(["127.0.0.1", &server.port.to_string()])
                 .arg(&path)
                 .output()
@@ -139,7 +160,11 @@ fn dcmtk_storescu_sends_every_fixture_in_its_own_syntax() {
                 // storescu itself refuses to read the file: nothing to check.
                 PEER_REFUSED.to_string()
             } else {
-                match text.split("Received Store Response (").nth(1).and_then(|s| s.split(')').next()) {
+                match text
+                    .split("Received Store Response (")
+                    .nth(1)
+                    .and_then(|s| s.split(')').next())
+                {
                     Some("Success") => "0000".into(),
                     Some(s) if s.contains("CannotUnderstand") => "C000".into(),
                     Some(s) if s.contains("DataSetDoesNotMatchSOPClass") => "A900".into(),
@@ -166,7 +191,11 @@ fn pynetdicom_sends_every_fixture_in_its_own_syntax() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "pynetdicom: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pynetdicom: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let statuses: BTreeMap<PathBuf, String> = stdout
         .lines()
         .filter_map(|l| l.split_once(' '))
@@ -191,17 +220,28 @@ fn own_client_sends_every_fixture_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
     let sent = sendable_fixtures();
-    let mut args = vec!["send".to_string(), "--assocs".into(), "2".into(), "127.0.0.1".into(), server.port.to_string()];
+    let mut args = vec![
+        "send".to_string(),
+        "--assocs".into(),
+        "2".into(),
+        "127.0.0.1".into(),
+        server.port.to_string(),
+    ];
     args.extend(sent.iter().map(|(p, _)| p.to_string_lossy().into_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_code, _out, err) = sansfilm(&args);
     // Refusals print "FAILED path: STATUS ..."; everything else succeeded.
     let mut statuses = BTreeMap::new();
     for (p, _) in &sent {
-        let line = err.lines().find(|l| l.starts_with(&format!("FAILED {}:", p.display())));
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("FAILED {}:", p.display())));
         let status = match line {
             None => "0000".to_string(),
-            Some(l) => l[format!("FAILED {}: ", p.display()).len()..].get(..4).unwrap_or("").to_string(),
+            Some(l) => l[format!("FAILED {}: ", p.display()).len()..]
+                .get(..4)
+                .unwrap_or("")
+                .to_string(),
         };
         statuses.insert(p.clone(), status);
     }

@@ -307,7 +307,13 @@ fn insert_record(c: &Connection, r: &InstanceRecord) -> rusqlite::Result<i64> {
         "INSERT INTO series (study_ref, series_uid, modality, series_number, description)
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (series_uid) DO NOTHING",
     )?
-    .execute(params![study_ref, se.series_uid, se.modality, se.series_number, se.description])?;
+    .execute(params![
+        study_ref,
+        se.series_uid,
+        se.modality,
+        se.series_number,
+        se.description
+    ])?;
     let series_ref: i64 = c
         .prepare_cached("SELECT id FROM series WHERE series_uid = ?1")?
         .query_row([&se.series_uid], |row| row.get(0))?;

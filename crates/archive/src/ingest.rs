@@ -175,7 +175,9 @@ impl Archive {
         for marker in markers {
             if let Ok(relative) = fs::read_to_string(&marker) {
                 let relative = PathBuf::from(relative);
-                if self.layout().absolute(&relative).is_file() && !self.index().has_path(&relative)? {
+                if self.layout().absolute(&relative).is_file()
+                    && !self.index().has_path(&relative)?
+                {
                     match self.index_existing(&relative) {
                         Ok(_) => tracing::warn!(path = %relative.display(),
                             "indexed an instance placed just before a crash"),
@@ -186,7 +188,10 @@ impl Archive {
             }
             let _ = fs::remove_file(&marker);
         }
-        let removed = partial.iter().filter(|p| fs::remove_file(p).is_ok()).count();
+        let removed = partial
+            .iter()
+            .filter(|p| fs::remove_file(p).is_ok())
+            .count();
         if removed > 0 {
             tracing::warn!(
                 removed,
@@ -197,7 +202,11 @@ impl Archive {
     }
 
     fn lock_uid(&self, uid: &str) -> UidGuard<'_> {
-        let mut placing = self.shared.placing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut placing = self
+            .shared
+            .placing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         while placing.contains(uid) {
             placing = self
                 .shared
@@ -220,7 +229,11 @@ struct UidGuard<'a> {
 
 impl Drop for UidGuard<'_> {
     fn drop(&mut self) {
-        let mut placing = self.shared.placing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut placing = self
+            .shared
+            .placing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         placing.remove(&self.uid);
         self.shared.placed.notify_all();
     }
@@ -255,7 +268,8 @@ impl Incoming {
         self.file_hash.update(data);
         self.size += data.len() as u64;
         let file = self.file.as_mut().expect("file is open until commit");
-        file.write_all(data).map_err(|e| Error::io(&self.tmp_path, e))
+        file.write_all(data)
+            .map_err(|e| Error::io(&self.tmp_path, e))
     }
 
     /// Makes the instance durable and indexed, or fails and leaves nothing.
@@ -270,7 +284,11 @@ impl Incoming {
 
         let mut summary = InstanceSummary::from_file(&self.tmp_path)?;
         summary.transfer_syntax = self.meta.transfer_syntax.clone();
-        check_agrees("SOPClassUID", &summary.sop_class_uid, &self.meta.sop_class_uid)?;
+        check_agrees(
+            "SOPClassUID",
+            &summary.sop_class_uid,
+            &self.meta.sop_class_uid,
+        )?;
         check_agrees(
             "SOPInstanceUID",
             &summary.sop_instance_uid,

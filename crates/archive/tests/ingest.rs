@@ -26,7 +26,11 @@ fn dataset_of(path: &Path) -> (IncomingMeta, Vec<u8>) {
     (incoming, bytes[offset as usize..].to_vec())
 }
 
-fn store(archive: &Archive, meta: IncomingMeta, data: &[u8]) -> sansfilm_archive::Result<StoreOutcome> {
+fn store(
+    archive: &Archive,
+    meta: IncomingMeta,
+    data: &[u8],
+) -> sansfilm_archive::Result<StoreOutcome> {
     let mut incoming = archive.begin(meta)?;
     for chunk in data.chunks(16 * 1024) {
         incoming.write(chunk)?;
@@ -35,7 +39,10 @@ fn store(archive: &Archive, meta: IncomingMeta, data: &[u8]) -> sansfilm_archive
 }
 
 fn tmp_is_empty(archive: &Archive) -> bool {
-    fs::read_dir(archive.layout().tmp()).unwrap().next().is_none()
+    fs::read_dir(archive.layout().tmp())
+        .unwrap()
+        .next()
+        .is_none()
 }
 
 #[test]
@@ -55,7 +62,15 @@ fn stores_indexes_and_keeps_dataset_bytes() {
     // And it opens with dicom-rs.
     dicom_object::open_file(archive.layout().absolute(&path)).unwrap();
     let counts = archive.index().counts().unwrap();
-    assert_eq!((counts.patients, counts.studies, counts.series, counts.instances), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            counts.patients,
+            counts.studies,
+            counts.series,
+            counts.instances
+        ),
+        (1, 1, 1, 1)
+    );
     assert!(tmp_is_empty(&archive));
     assert!(archive.verify(|_, _| {}).unwrap().is_clean());
 }
@@ -84,8 +99,14 @@ fn same_uid_other_content_is_kept_and_flagged() {
     let (meta2, data2) = dataset_of(&fixture("pydicom/MR_small_implicit.dcm"));
     assert_eq!(meta.sop_instance_uid, meta2.sop_instance_uid);
     let outcome = store(&archive, meta2, &data2).unwrap();
-    assert!(matches!(outcome, StoreOutcome::Conflict { .. }), "{outcome:?}");
-    let versions = archive.index().instances_by_uid(&meta.sop_instance_uid).unwrap();
+    assert!(
+        matches!(outcome, StoreOutcome::Conflict { .. }),
+        "{outcome:?}"
+    );
+    let versions = archive
+        .index()
+        .instances_by_uid(&meta.sop_instance_uid)
+        .unwrap();
     assert_eq!(versions.len(), 2);
     assert!(!versions[0].conflict && versions[1].conflict);
     assert_ne!(versions[0].path, versions[1].path);
@@ -126,7 +147,11 @@ fn verify_finds_corruption_missing_and_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path()).unwrap();
     let mut paths = vec![];
-    for f in ["pydicom/CT_small.dcm", "pydicom/MR_small.dcm", "nema-wg04/US1_RLE.dcm"] {
+    for f in [
+        "pydicom/CT_small.dcm",
+        "pydicom/MR_small.dcm",
+        "nema-wg04/US1_RLE.dcm",
+    ] {
         let (meta, data) = dataset_of(&fixture(f));
         match store(&archive, meta, &data).unwrap() {
             StoreOutcome::Stored { path, .. } => paths.push(path),

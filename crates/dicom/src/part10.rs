@@ -69,28 +69,6 @@ impl Part10Header {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_is_readable_by_dicom_rs() {
-        let header = Part10Header {
-            sop_class_uid: "1.2.840.10008.5.1.4.1.1.4".into(),
-            sop_instance_uid: "1.2.3.4.5".into(),
-            transfer_syntax: "1.2.840.10008.1.2".into(),
-            source_ae_title: Some("MR01".into()),
-            receiving_ae_title: Some("SANSFILM".into()),
-        };
-        let bytes = header.encode().unwrap();
-        let meta = dicom_object::meta::FileMetaTable::from_reader(&bytes[128..]).unwrap();
-        assert_eq!(meta.transfer_syntax(), "1.2.840.10008.1.2");
-        assert_eq!(meta.media_storage_sop_instance_uid(), "1.2.3.4.5");
-        assert_eq!(meta.source_application_entity_title(), Some("MR01"));
-        assert!(IMPLEMENTATION_VERSION_NAME.len() <= 16);
-    }
-}
-
 /// Reads the file meta group of a Part 10 stream and returns it with the byte
 /// offset at which the data set starts. The 128-byte preamble is expected, but
 /// a stream that starts directly with `DICM` (some writers omit the preamble)
@@ -126,5 +104,27 @@ impl<R: std::io::Read> std::io::Read for CountingReader<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_readable_by_dicom_rs() {
+        let header = Part10Header {
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.4".into(),
+            sop_instance_uid: "1.2.3.4.5".into(),
+            transfer_syntax: "1.2.840.10008.1.2".into(),
+            source_ae_title: Some("MR01".into()),
+            receiving_ae_title: Some("SANSFILM".into()),
+        };
+        let bytes = header.encode().unwrap();
+        let meta = dicom_object::meta::FileMetaTable::from_reader(&bytes[128..]).unwrap();
+        assert_eq!(meta.transfer_syntax(), "1.2.840.10008.1.2");
+        assert_eq!(meta.media_storage_sop_instance_uid(), "1.2.3.4.5");
+        assert_eq!(meta.source_application_entity_title(), Some("MR01"));
+        assert!(IMPLEMENTATION_VERSION_NAME.len() <= 16);
     }
 }

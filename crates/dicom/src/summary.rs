@@ -146,7 +146,10 @@ pub fn sop_uids(path: impl AsRef<Path>) -> Result<(String, String)> {
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path.as_ref())?;
-    Ok((uid(&obj, tags::SOP_CLASS_UID), uid(&obj, tags::SOP_INSTANCE_UID)))
+    Ok((
+        uid(&obj, tags::SOP_CLASS_UID),
+        uid(&obj, tags::SOP_INSTANCE_UID),
+    ))
 }
 
 /// Text value with padding trimmed; empty when absent or not text.
@@ -159,7 +162,11 @@ fn text(obj: &InMemDicomObject, tag: Tag) -> String {
         // bytes are the text (in the default repertoire for UIDs and codes).
         return e
             .to_bytes()
-            .map(|b| String::from_utf8_lossy(&b).trim_matches(['\0', ' ']).to_string())
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .trim_matches(['\0', ' '])
+                    .to_string()
+            })
             .unwrap_or_default();
     }
     e.to_str().map(|s| s.trim().to_string()).unwrap_or_default()

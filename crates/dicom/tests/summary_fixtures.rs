@@ -54,6 +54,10 @@ fn truncated_file_is_an_error() {
 fn uid_encoded_as_un_is_read_as_text() {
     // explicit_VR-UN.dcm carries its attributes with VR UN.
     let s = InstanceSummary::from_file(fixture("pydicom-data/explicit_VR-UN.dcm")).unwrap();
-    assert!(s.sop_class_uid.starts_with("1.2.840.10008."), "{}", s.sop_class_uid);
+    assert!(
+        s.sop_class_uid.starts_with("1.2.840.10008."),
+        "{}",
+        s.sop_class_uid
+    );
     assert!(!s.sop_class_uid.contains('\\'));
 }

@@ -11,13 +11,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use dicom_ul::association::server::AccessControl;
-use dicom_ul::pdu::{
-    AssociationRJServiceUserReason, PDataValue, PDataValueType, Pdu, PresentationContextResultReason,
-    UserIdentity,
-};
 use dicom_ul::ServerAssociationOptions;
+use dicom_ul::association::server::AccessControl;
 use dicom_ul::association::{Association, AsyncServerAssociation};
+use dicom_ul::pdu::{
+    AssociationRJServiceUserReason, PDataValue, PDataValueType, Pdu,
+    PresentationContextResultReason, UserIdentity,
+};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -152,7 +152,9 @@ impl AccessControl for PolicyCheck {
             Err(refusal) => {
                 let why = match refusal {
                     Refusal::UnknownCallingAe => "calling AE title is not in the allow-list",
-                    Refusal::WrongHost => "calling AE title connects from a host it is not allowed from",
+                    Refusal::WrongHost => {
+                        "calling AE title connects from a host it is not allowed from"
+                    }
                     Refusal::WrongCalledAe => "called AE title is not ours",
                 };
                 tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), "association refused: {why}");
@@ -164,8 +166,15 @@ impl AccessControl for PolicyCheck {
 
 enum State {
     Idle,
-    Command { pc_id: u8, bytes: Vec<u8> },
-    Data { pc_id: u8, command: Command, op: DataOp },
+    Command {
+        pc_id: u8,
+        bytes: Vec<u8>,
+    },
+    Data {
+        pc_id: u8,
+        command: Command,
+        op: DataOp,
+    },
 }
 
 enum DataOp {
@@ -242,7 +251,10 @@ impl Connection {
                 }
                 other => {
                     self.abort().await;
-                    return Err(Error::Protocol(format!("unexpected PDU {}", pdu_name(&other))));
+                    return Err(Error::Protocol(format!(
+                        "unexpected PDU {}",
+                        pdu_name(&other)
+                    )));
                 }
             }
         }
@@ -261,18 +273,34 @@ impl Connection {
 
     async fn on_pdv(&mut self, pdv: PDataValue) -> Result<()> {
         let pc_id = pdv.presentation_context_id;
-        match (std::mem::replace(&mut self.state, State::Idle), pdv.value_type) {
+        match (
+            std::mem::replace(&mut self.state, State::Idle),
+            pdv.value_type,
+        ) {
             (State::Idle, PDataValueType::Command) => {
                 self.state = State::Command {
                     pc_id,
                     bytes: pdv.data,
                 };
             }
-            (State::Command { pc_id: id, mut bytes }, PDataValueType::Command) if id == pc_id => {
+            (
+                State::Command {
+                    pc_id: id,
+                    mut bytes,
+                },
+                PDataValueType::Command,
+            ) if id == pc_id => {
                 bytes.extend_from_slice(&pdv.data);
                 self.state = State::Command { pc_id, bytes };
             }
-            (State::Data { pc_id: id, command, op }, PDataValueType::Data) if id == pc_id => {
+            (
+                State::Data {
+                    pc_id: id,
+                    command,
+                    op,
+                },
+                PDataValueType::Data,
+            ) if id == pc_id => {
                 self.state = State::Data { pc_id, command, op };
                 return self.on_data(pdv.data, pdv.is_last).await;
             }
@@ -310,7 +338,9 @@ impl Connection {
                 self.send_command(pc_id, &rsp).await
             }
             field::C_STORE_RQ if command.has_dataset => {
-                let op = self.begin_store(&command, &pc.transfer_syntax, &pc.abstract_syntax).await;
+                let op = self
+                    .begin_store(&command, &pc.transfer_syntax, &pc.abstract_syntax)
+                    .await;
                 self.state = State::Data { pc_id, command, op };
                 Ok(())
             }
@@ -318,7 +348,10 @@ impl Connection {
             _ => {
                 let failure = Failure::new(
                     status::UNRECOGNIZED_OPERATION,
-                    format!("command {:04X} is not offered by this server", command.field),
+                    format!(
+                        "command {:04X} is not offered by this server",
+                        command.field
+                    ),
                 );
                 if command.has_dataset {
                     self.state = State::Data {
@@ -365,7 +398,10 @@ impl Connection {
         let (sink, failure) = match begun {
             Ok(Ok(sink)) => (Some(sink), None),
             Ok(Err(f)) => (None, Some(f)),
-            Err(e) => (None, Some(Failure::processing(format!("internal error: {e}")))),
+            Err(e) => (
+                None,
+                Some(Failure::processing(format!("internal error: {e}"))),
+            ),
         };
         DataOp::Store(Box::new(StoreInProgress {
             ctx,
@@ -409,7 +445,9 @@ impl Connection {
         let rsp = match &outcome {
             Ok(stored) => command.response(
                 stored.status,
-                (stored.status != status::SUCCESS).then(|| stored.note.clone()).flatten(),
+                (stored.status != status::SUCCESS)
+                    .then(|| stored.note.clone())
+                    .flatten(),
             ),
             Err(f) => {
                 tracing::warn!(peer = %self.peer, sop_instance_uid = %command.affected_sop_instance_uid,

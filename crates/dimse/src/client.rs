@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dicom_ul::ClientAssociationOptions;
 use dicom_ul::association::client::AsyncClientAssociation;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
-use dicom_ul::ClientAssociationOptions;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpStream;
 
@@ -136,7 +136,11 @@ impl SendReport {
 
     /// Data set bytes of accepted files.
     pub fn bytes(&self) -> u64 {
-        self.outcomes.iter().filter(|o| o.is_ok()).map(|o| o.bytes).sum()
+        self.outcomes
+            .iter()
+            .filter(|o| o.is_ok())
+            .map(|o| o.bytes)
+            .sum()
     }
 }
 
@@ -145,10 +149,13 @@ pub async fn echo(address: &str, options: &ClientOptions) -> Result<u16> {
     let mut assoc = connect(
         address,
         options,
-        &[(dicom_dictionary_std::uids::VERIFICATION.to_string(), vec![
-            dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
-            dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
-        ])],
+        &[(
+            dicom_dictionary_std::uids::VERIFICATION.to_string(),
+            vec![
+                dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN.to_string(),
+                dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN.to_string(),
+            ],
+        )],
     )
     .await?;
     let pc_id = accepted_context(&assoc, dicom_dictionary_std::uids::VERIFICATION, None)
@@ -156,7 +163,10 @@ pub async fn echo(address: &str, options: &ClientOptions) -> Result<u16> {
     send_command(&mut assoc, pc_id, &Command::echo_rq(1)).await?;
     let rsp = receive_response(&mut assoc, options.timeout).await?;
     if rsp.field != field::C_ECHO_RSP {
-        return Err(Error::Protocol(format!("expected C-ECHO-RSP, got {:04X}", rsp.field)));
+        return Err(Error::Protocol(format!(
+            "expected C-ECHO-RSP, got {:04X}",
+            rsp.field
+        )));
     }
     let _ = assoc.release().await;
     Ok(rsp.status)
@@ -316,15 +326,12 @@ async fn connect(
     for (abstract_syntax, syntaxes) in contexts {
         opts = opts.with_presentation_context(abstract_syntax.clone(), syntaxes.clone());
     }
-    let mut assoc = opts
-        .establish_async(address)
-        .await
-        .map_err(|e| match e {
-            dicom_ul::association::Error::Rejected { association_rj, .. } => {
-                Error::Rejected(format!("{:?}", association_rj.source))
-            }
-            other => other.into(),
-        })?;
+    let mut assoc = opts.establish_async(address).await.map_err(|e| match e {
+        dicom_ul::association::Error::Rejected { association_rj, .. } => {
+            Error::Rejected(format!("{:?}", association_rj.source))
+        }
+        other => other.into(),
+    })?;
     assoc.inner_stream().set_nodelay(true)?;
     Ok(assoc)
 }
@@ -347,14 +354,16 @@ async fn store_one(
     f: &FileToSend,
     message_id: u16,
 ) -> Result<SendOutcome> {
-    let pc_id = accepted_context(assoc, &f.sop_class_uid, Some(&f.transfer_syntax)).ok_or_else(
-        || Error::NoPresentationContext {
-            sop_class: f.sop_class_uid.clone(),
-            transfer_syntax: f.transfer_syntax.clone(),
-        },
-    )?;
+    let pc_id =
+        accepted_context(assoc, &f.sop_class_uid, Some(&f.transfer_syntax)).ok_or_else(|| {
+            Error::NoPresentationContext {
+                sop_class: f.sop_class_uid.clone(),
+                transfer_syntax: f.transfer_syntax.clone(),
+            }
+        })?;
     let mut file = tokio::fs::File::open(&f.path).await?;
-    file.seek(std::io::SeekFrom::Start(f.dataset_offset)).await?;
+    file.seek(std::io::SeekFrom::Start(f.dataset_offset))
+        .await?;
     send_command(
         assoc,
         pc_id,
@@ -392,7 +401,10 @@ async fn store_one(
     }
     let rsp = receive_response(assoc, options.timeout).await?;
     if rsp.field != field::C_STORE_RSP {
-        return Err(Error::Protocol(format!("expected C-STORE-RSP, got {:04X}", rsp.field)));
+        return Err(Error::Protocol(format!(
+            "expected C-STORE-RSP, got {:04X}",
+            rsp.field
+        )));
     }
     Ok(SendOutcome {
         path: f.path.clone(),
@@ -436,7 +448,9 @@ async fn receive_response(assoc: &mut ClientAssoc, timeout: Duration) -> Result<
             }
             Pdu::AbortRQ { .. } => return Err(Error::Aborted),
             other => {
-                return Err(Error::Protocol(format!("unexpected PDU while waiting: {other:?}")));
+                return Err(Error::Protocol(format!(
+                    "unexpected PDU while waiting: {other:?}"
+                )));
             }
         }
     }

@@ -137,7 +137,14 @@ impl Command {
         elements.push(DataElement::new(
             tags::COMMAND_DATA_SET_TYPE,
             VR::US,
-            dicom_value!(U16, [if self.has_dataset { HAS_DATASET } else { NO_DATASET }]),
+            dicom_value!(
+                U16,
+                [if self.has_dataset {
+                    HAS_DATASET
+                } else {
+                    NO_DATASET
+                }]
+            ),
         ));
         if self.is_response() {
             elements.push(DataElement::new(
@@ -187,8 +194,7 @@ impl Command {
             message_id: u16_of(tags::MESSAGE_ID).unwrap_or(0),
             message_id_responded: u16_of(tags::MESSAGE_ID_BEING_RESPONDED_TO).unwrap_or(0),
             affected_sop_class_uid: str_of(tags::AFFECTED_SOP_CLASS_UID).unwrap_or_default(),
-            affected_sop_instance_uid: str_of(tags::AFFECTED_SOP_INSTANCE_UID)
-                .unwrap_or_default(),
+            affected_sop_instance_uid: str_of(tags::AFFECTED_SOP_INSTANCE_UID).unwrap_or_default(),
             priority: u16_of(tags::PRIORITY).unwrap_or(0),
             has_dataset: u16_of(tags::COMMAND_DATA_SET_TYPE).unwrap_or(NO_DATASET) != NO_DATASET,
             status: u16_of(tags::STATUS).unwrap_or(0),

@@ -51,7 +51,9 @@ async fn peek_exact(stream: &TcpStream, buf: &mut [u8]) -> Result<()> {
         stream.readable().await?;
         let n = stream.peek(buf).await?;
         if n == 0 {
-            return Err(Error::Protocol("connection closed before A-ASSOCIATE-RQ".into()));
+            return Err(Error::Protocol(
+                "connection closed before A-ASSOCIATE-RQ".into(),
+            ));
         }
         if n == buf.len() {
             return Ok(());
@@ -92,6 +94,9 @@ mod tests {
             .iter()
             .filter(|ts| !dicom_ul::association::server::is_supported(ts))
             .collect();
-        assert!(missing.is_empty(), "not negotiable by dicom-ul: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "not negotiable by dicom-ul: {missing:?}"
+        );
     }
 }

@@ -111,7 +111,11 @@ impl AccessPolicy {
         }
         let calling_ae = calling_ae.trim();
         let mut known = false;
-        for allowed in self.allow.iter().filter(|a| a.ae_title.trim() == calling_ae) {
+        for allowed in self
+            .allow
+            .iter()
+            .filter(|a| a.ae_title.trim() == calling_ae)
+        {
             known = true;
             match (allowed.host, peer) {
                 (None, _) => return Ok(()),
@@ -129,7 +133,10 @@ impl AccessPolicy {
 
 fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     let canon = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
     canon(a) == canon(b)
@@ -157,9 +164,15 @@ mod tests {
         let ip = |s: &str| Some(s.parse().unwrap());
         assert_eq!(policy.check("CT01", ip("10.0.0.5")), Ok(()));
         assert_eq!(policy.check("CT01", ip("::ffff:10.0.0.5")), Ok(()));
-        assert_eq!(policy.check("CT01", ip("10.0.0.6")), Err(Refusal::WrongHost));
+        assert_eq!(
+            policy.check("CT01", ip("10.0.0.6")),
+            Err(Refusal::WrongHost)
+        );
         assert_eq!(policy.check("US01 ", ip("10.9.9.9")), Ok(()));
-        assert_eq!(policy.check("MR01", ip("10.0.0.5")), Err(Refusal::UnknownCallingAe));
+        assert_eq!(
+            policy.check("MR01", ip("10.0.0.5")),
+            Err(Refusal::UnknownCallingAe)
+        );
         assert!(AccessPolicy::default().check("ANY", None).is_ok());
     }
 }

@@ -18,10 +18,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::Result;
 use crate::association::serve_association;
 use crate::options::ServerOptions;
 use crate::service::Services;
-use crate::Result;
 
 /// Runs a DICOM server on `listener` until `shutdown` completes, then stops
 /// accepting, lets associations in flight finish their current operation

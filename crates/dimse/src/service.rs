@@ -64,7 +64,13 @@ impl Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "status {:04X} ({}): {}", self.status, status::describe(self.status), self.comment)
+        write!(
+            f,
+            "status {:04X} ({}): {}",
+            self.status,
+            status::describe(self.status),
+            self.comment
+        )
     }
 }
 

@@ -39,7 +39,9 @@ impl Server {
         let port = loop {
             let line = lines
                 .next()
-                .unwrap_or_else(|| panic!("server exited: {}", std::fs::read_to_string(&log).unwrap()))
+                .unwrap_or_else(|| {
+                    panic!("server exited: {}", std::fs::read_to_string(&log).unwrap())
+                })
                 .unwrap();
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap();
@@ -122,9 +124,9 @@ pub fn dcmtk(tool: &str) -> Command {
 /// The Python with pynetdicom: $SANSFILM_PYTHON, or .venv/bin/python at the
 /// repository root (created by the README's test command).
 pub fn python() -> Command {
-    let py = std::env::var("SANSFILM_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-    });
+    let py = std::env::var("SANSFILM_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
     assert!(
         py.exists(),
         "{} not found: run the README's test command, which creates it with pynetdicom",
@@ -135,7 +137,9 @@ pub fn python() -> Command {
 
 /// The peers' helper scripts.
 pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/peers")
+        .join(name)
 }
 
 pub fn fixtures() -> PathBuf {
@@ -165,7 +169,9 @@ pub fn sendable_fixtures() -> Vec<(PathBuf, String)> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "dcm") && !EXCLUDED.iter().any(|x| p.ends_with(x)) {
+            } else if p.extension().is_some_and(|x| x == "dcm")
+                && !EXCLUDED.iter().any(|x| p.ends_with(x))
+            {
                 if let Ok(f) = sansfilm_dimse::client::FileToSend::inspect(&p) {
                     if !f.transfer_syntax.is_empty()
                         && !f.sop_instance_uid.is_empty()
@@ -196,10 +202,13 @@ pub fn expected_refusal(path: &Path) -> Option<u16> {
     match name {
         // No Study Instance UID or no SOP Class UID in the data set, or a
         // data set that cannot be parsed: C000, cannot understand.
-        "JLSL_08_07_0_1F.dcm" | "JPEGLSNearLossless_16.dcm" | "chrSQEncoding.dcm"
-        | "chrSQEncoding1.dcm" | "priv_SQ.dcm" | "bad_sequence.dcm" | "rtplan_truncated.dcm" => {
-            Some(0xC000)
-        }
+        "JLSL_08_07_0_1F.dcm"
+        | "JPEGLSNearLossless_16.dcm"
+        | "chrSQEncoding.dcm"
+        | "chrSQEncoding1.dcm"
+        | "priv_SQ.dcm"
+        | "bad_sequence.dcm"
+        | "rtplan_truncated.dcm" => Some(0xC000),
         _ => None,
     }
 }

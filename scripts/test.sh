@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the whole test suite of sansfilm, after installing what the tests need:
+# DCMTK (storescu, echoscu: real peers) and cmake with apt-get, and pynetdicom
+# in a virtual environment (.venv). Needs root or sudo for apt-get and for the
+# full-disk test, which mounts a small tmpfs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need=()
+command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -c 'import pynetdicom' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom
+export SANSFILM_PYTHON="$PWD/.venv/bin/python"
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
