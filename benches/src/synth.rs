@@ -59,3 +59,58 @@ pub fn write_distinct_copies(template: &Path, out_dir: &Path, n: usize) -> Vec<P
         })
         .collect()
 }
+
+/// Writes a multi-frame instance of `frames` copies of the template's frame
+/// (Multi-frame Grayscale Word Secondary Capture), to test large transfers.
+pub fn write_multiframe(template: &Path, out: &Path, frames: u32) -> PathBuf {
+    let mut obj = dicom_object::open_file(template).expect("open template");
+    let pixels = obj
+        .element(tags::PIXEL_DATA)
+        .expect("template has pixel data")
+        .to_bytes()
+        .expect("native pixel data")
+        .into_owned();
+    let mut all = Vec::with_capacity(pixels.len() * frames as usize);
+    for _ in 0..frames {
+        all.extend_from_slice(&pixels);
+    }
+    let class =
+        dicom_dictionary_std::uids::MULTI_FRAME_GRAYSCALE_WORD_SECONDARY_CAPTURE_IMAGE_STORAGE;
+    let uid = new_uid();
+    obj.put(DataElement::new(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        PrimitiveValue::from(class),
+    ));
+    obj.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(uid.as_str()),
+    ));
+    obj.put(DataElement::new(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(new_uid()),
+    ));
+    obj.put(DataElement::new(
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(new_uid()),
+    ));
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from(frames.to_string()),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(all),
+    ));
+    obj.update_meta(|m| {
+        m.media_storage_sop_class_uid = class.to_string();
+        m.media_storage_sop_instance_uid = uid.clone();
+    });
+    obj.write_to_file(out).expect("write multi-frame");
+    out.to_path_buf()
+}

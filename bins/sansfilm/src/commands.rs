@@ -116,7 +116,20 @@ pub async fn echo(aet: &str, called: &str, host: &str, port: u16) -> anyhow::Res
 
 /// `sansfilm verify`.
 pub fn verify(config: &Config, repair: bool) -> anyhow::Result<ExitCode> {
-    let archive = open_existing(config)?;
+    // With --repair an index may be rebuilt from the object files alone.
+    let archive = if repair {
+        anyhow::ensure!(
+            config
+                .data_dir
+                .join(sansfilm_archive::layout::OBJECTS_DIR)
+                .is_dir(),
+            "no archive in {} (no objects directory); give --data-dir",
+            config.data_dir.display()
+        );
+        Archive::open(&config.data_dir)?
+    } else {
+        open_existing(config)?
+    };
     let bar = indicatif::ProgressBar::new(0);
     let report = archive.verify(|done, total| {
         bar.set_length(total);

@@ -10,17 +10,34 @@ fn receives_from_dcmtk_into_the_data_dir_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_storescp"))
-        .args(["--data-dir", data.to_str().unwrap(), "--port", "0", "--aet", "ARCHIVE1"])
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--port",
+            "0",
+            "--aet",
+            "ARCHIVE1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next().unwrap().unwrap();
-    assert!(line.contains("listening on") && line.contains("ARCHIVE1"), "{line}");
-    let port = line.split("listening on ").nth(1).unwrap().split_whitespace().next().unwrap();
+    assert!(
+        line.contains("listening on") && line.contains("ARCHIVE1"),
+        "{line}"
+    );
+    let port = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     let port = port.rsplit(':').next().unwrap();
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dicom/nema-wg04/MR2_UNC.dcm");
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dicom/nema-wg04/MR2_UNC.dcm");
     let out = Command::new("storescu")
         .args(["-v", "-aec", "ARCHIVE1", "127.0.0.1", port])
         .arg(&file)
@@ -49,7 +66,10 @@ unsafe extern "C" {
 
 #[test]
 fn help_explains_the_options() {
-    let out = Command::new(env!("CARGO_BIN_EXE_storescp")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_storescp"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     for word in ["--config", "--data-dir", "--port", "--aet", "C-STORE"] {
         assert!(text.contains(word), "--help lacks {word}: {text}");
