@@ -1,0 +1,469 @@
+//! The worklist store: SQLite (WAL) in the data directory, shared by the
+//! processes that write it (the HL7 bridge, imports) and read it (wlmserver).
+//!
+//! Each row is one scheduled procedure step; its matching keys have indexed
+//! columns, and the whole entry is kept as JSON. A query is first narrowed in
+//! SQL on the indexed keys it gives (exact values, name prefixes, date ranges,
+//! station AE titles), then every condition is checked exactly on the few rows
+//! left, so that answers follow PS3.4 to the letter without loading the whole
+//! worklist.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as SqlValue};
+
+use crate::model::{WorklistItem, status};
+use crate::normalize::name_key;
+use crate::query::{Condition, Matcher, matches};
+use crate::{Error, Result};
+
+/// File name of the worklist database in the data directory.
+pub const WORKLIST_FILE: &str = "worklist.sqlite";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS mwl_items (
+    id               INTEGER PRIMARY KEY,
+    patient_id       TEXT NOT NULL,
+    issuer           TEXT NOT NULL,
+    name_key         TEXT NOT NULL,
+    accession        TEXT NOT NULL,
+    procedure_id     TEXT NOT NULL,
+    study_uid        TEXT NOT NULL,
+    modality         TEXT NOT NULL,
+    start_date       TEXT NOT NULL,
+    start_time       TEXT NOT NULL,
+    sps_id           TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    entry            TEXT NOT NULL,
+    updated_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS mwl_patient ON mwl_items (patient_id, issuer);
+CREATE INDEX IF NOT EXISTS mwl_name ON mwl_items (name_key);
+CREATE INDEX IF NOT EXISTS mwl_accession ON mwl_items (accession);
+CREATE INDEX IF NOT EXISTS mwl_procedure ON mwl_items (procedure_id);
+CREATE INDEX IF NOT EXISTS mwl_study ON mwl_items (study_uid);
+CREATE INDEX IF NOT EXISTS mwl_start ON mwl_items (start_date, start_time);
+CREATE INDEX IF NOT EXISTS mwl_modality ON mwl_items (modality, start_date);
+CREATE TABLE IF NOT EXISTS mwl_station_aes (
+    item_ref INTEGER NOT NULL REFERENCES mwl_items (id) ON DELETE CASCADE,
+    ae       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mwl_station_ae ON mwl_station_aes (ae, item_ref);
+CREATE INDEX IF NOT EXISTS mwl_station_item ON mwl_station_aes (item_ref);
+"#;
+
+/// What a search is limited to, besides the query.
+#[derive(Debug, Clone, Default)]
+pub struct SearchScope {
+    /// Most entries returned.
+    pub limit: usize,
+    /// Entries with these step statuses are left out.
+    pub hide_statuses: Vec<String>,
+    /// Only entries scheduled on this station AE title (profile option).
+    pub station_ae: Option<String>,
+}
+
+/// The worklist store.
+#[derive(Debug)]
+pub struct WorklistStore {
+    conn: Mutex<Connection>,
+}
+
+impl WorklistStore {
+    /// Opens (creating if needed) `worklist.sqlite` in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::File {
+            path: data_dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Self::open_file(&data_dir.join(WORKLIST_FILE))
+    }
+
+    /// Opens a store at an explicit path (`:memory:` works for tests).
+    pub fn open_file(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(WorklistStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn)
+    }
+
+    /// Adds an entry; returns its id. A step without a status is SCHEDULED.
+    pub fn insert(&self, item: &WorklistItem) -> Result<i64> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let id = insert_in(&tx, item)?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// Adds many entries in one transaction.
+    pub fn insert_many(&self, items: &[WorklistItem]) -> Result<Vec<i64>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let ids = items
+                .iter()
+                .map(|i| insert_in(&tx, i))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(ids)
+        })
+    }
+
+    /// Replaces the entry `id`.
+    pub fn update(&self, id: i64, item: &WorklistItem) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM mwl_items WHERE id = ?1", [id])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("worklist entry {id}")));
+            }
+            insert_with_id(&tx, Some(id), item)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// One entry by id.
+    pub fn get(&self, id: i64) -> Result<Option<WorklistItem>> {
+        self.with(|c| {
+            let json: Option<String> = c
+                .query_row("SELECT entry FROM mwl_items WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            json.map(|j| parse_entry(id, &j)).transpose()
+        })
+    }
+
+    /// Entries of an accession number (all its steps), with their ids.
+    pub fn by_accession(&self, accession: &str) -> Result<Vec<(i64, WorklistItem)>> {
+        self.select(
+            "WHERE accession = ?1",
+            vec![SqlValue::from(accession.to_string())],
+        )
+    }
+
+    /// Sets the step status of every entry of an accession number (CA/DC:
+    /// DISCONTINUED; done: COMPLETED). Returns how many entries changed.
+    pub fn set_status_by_accession(&self, accession: &str, new_status: &str) -> Result<usize> {
+        let entries = self.by_accession(accession)?;
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (id, mut item) in entries.iter().cloned() {
+                item.status = new_status.to_string();
+                tx.execute("DELETE FROM mwl_items WHERE id = ?1", [id])?;
+                insert_with_id(&tx, Some(id), &item)?;
+            }
+            tx.commit()?;
+            Ok(entries.len())
+        })
+    }
+
+    /// Updates the demographics of a patient in every entry of theirs.
+    /// Returns how many entries changed.
+    pub fn update_patient(
+        &self,
+        patient_id: &str,
+        issuer: &str,
+        f: impl Fn(&mut WorklistItem),
+    ) -> Result<usize> {
+        let entries = self.select(
+            "WHERE patient_id = ?1 AND issuer = ?2",
+            vec![
+                SqlValue::from(patient_id.to_string()),
+                SqlValue::from(issuer.to_string()),
+            ],
+        )?;
+        self.rewrite(entries, f)
+    }
+
+    /// Moves every entry of patient `from` to patient `into`, whose identity
+    /// and demographics they take (HL7 A40 merge). Returns how many moved.
+    pub fn merge_patients(&self, from: (&str, &str), into: &WorklistItem) -> Result<usize> {
+        let entries = self.select(
+            "WHERE patient_id = ?1 AND issuer = ?2",
+            vec![
+                SqlValue::from(from.0.to_string()),
+                SqlValue::from(from.1.to_string()),
+            ],
+        )?;
+        self.rewrite(entries, |item| {
+            item.patient_id = into.patient_id.clone();
+            item.issuer = into.issuer.clone();
+            item.patient_name = into.patient_name.clone();
+            item.birth_date = into.birth_date.clone();
+            item.sex = into.sex.clone();
+        })
+    }
+
+    fn rewrite(
+        &self,
+        entries: Vec<(i64, WorklistItem)>,
+        f: impl Fn(&mut WorklistItem),
+    ) -> Result<usize> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for (id, mut item) in entries.iter().cloned() {
+                f(&mut item);
+                tx.execute("DELETE FROM mwl_items WHERE id = ?1", [id])?;
+                insert_with_id(&tx, Some(id), &item)?;
+            }
+            tx.commit()?;
+            Ok(entries.len())
+        })
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> Result<usize> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT count(*) FROM mwl_items", [], |r| r.get::<_, i64>(0))? as usize)
+        })
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Entries matching the conditions of a C-FIND identifier, at most
+    /// `scope.limit`, ordered by start date and time.
+    pub fn search(
+        &self,
+        conditions: &[Condition],
+        scope: &SearchScope,
+    ) -> Result<Vec<WorklistItem>> {
+        let (where_sql, args) = prefilter(conditions, scope);
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT id, entry FROM mwl_items {where_sql} ORDER BY start_date, start_time, id"
+            ))?;
+            let mut rows = stmt.query(params_from_iter(args))?;
+            let mut out = vec![];
+            // Rows are read one at a time and checked exactly; reading stops
+            // at the limit, so a wide query never loads the whole worklist.
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let json: String = row.get(1)?;
+                let item = parse_entry(id, &json)?;
+                if matches(&item.to_dataset(), conditions) {
+                    out.push(item);
+                    if scope.limit > 0 && out.len() >= scope.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn select(&self, where_sql: &str, args: Vec<SqlValue>) -> Result<Vec<(i64, WorklistItem)>> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT id, entry FROM mwl_items {where_sql}"))?;
+            let rows = stmt.query_map(params_from_iter(args), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = vec![];
+            for row in rows {
+                let (id, json) = row?;
+                out.push((id, parse_entry(id, &json)?));
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn parse_entry(id: i64, json: &str) -> Result<WorklistItem> {
+    serde_json::from_str(json).map_err(|e| Error::Corrupt {
+        id,
+        reason: e.to_string(),
+    })
+}
+
+fn insert_in(tx: &rusqlite::Transaction<'_>, item: &WorklistItem) -> Result<i64> {
+    insert_with_id(tx, None, item)
+}
+
+fn insert_with_id(
+    tx: &rusqlite::Transaction<'_>,
+    id: Option<i64>,
+    item: &WorklistItem,
+) -> Result<i64> {
+    let mut item = item.clone();
+    if item.status.is_empty() {
+        item.status = status::SCHEDULED.to_string();
+    }
+    let json = serde_json::to_string(&item).map_err(|e| Error::Corrupt {
+        id: id.unwrap_or(0),
+        reason: e.to_string(),
+    })?;
+    tx.prepare_cached(
+        "INSERT INTO mwl_items (id, patient_id, issuer, name_key, accession, procedure_id, study_uid,
+            modality, start_date, start_time, sps_id, status, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        id,
+        item.patient_id,
+        item.issuer,
+        name_key(&item.patient_name),
+        item.accession_number,
+        item.requested_procedure_id,
+        item.study_uid,
+        item.modality,
+        item.start_date,
+        item.start_time,
+        item.sps_id,
+        item.status,
+        json
+    ])?;
+    let id = tx.last_insert_rowid();
+    for ae in &item.station_aes {
+        tx.prepare_cached("INSERT INTO mwl_station_aes (item_ref, ae) VALUES (?1, ?2)")?
+            .execute(params![id, ae])?;
+    }
+    Ok(id)
+}
+
+/// SQL that narrows a search using the indexed columns; conditions it cannot
+/// express are left to the exact check.
+fn prefilter(conditions: &[Condition], scope: &SearchScope) -> (String, Vec<SqlValue>) {
+    let mut clauses: Vec<String> = vec![];
+    let mut args: Vec<SqlValue> = vec![];
+    // Each `?` of a clause becomes a numbered parameter bound to the next value.
+    let mut push = |clause: &str, values: Vec<String>| {
+        let mut numbered = String::new();
+        let mut values = values.into_iter();
+        for (i, part) in clause.split('?').enumerate() {
+            if i > 0 {
+                args.push(SqlValue::from(values.next().unwrap_or_default()));
+                numbered.push_str(&format!("?{}", args.len()));
+            }
+            numbered.push_str(part);
+        }
+        clauses.push(numbered);
+    };
+    let mut station_given = false;
+    let mut column = |tag: Tag, m: &Matcher, push: &mut dyn FnMut(&str, Vec<String>)| {
+        let col = match tag {
+            t if t == tags::PATIENT_ID => "patient_id",
+            t if t == tags::ISSUER_OF_PATIENT_ID => "issuer",
+            t if t == tags::ACCESSION_NUMBER => "accession",
+            t if t == tags::REQUESTED_PROCEDURE_ID => "procedure_id",
+            t if t == tags::STUDY_INSTANCE_UID => "study_uid",
+            t if t == tags::MODALITY => "modality",
+            t if t == tags::SCHEDULED_PROCEDURE_STEP_ID => "sps_id",
+            t if t == tags::SCHEDULED_PROCEDURE_STEP_STATUS => "status",
+            t if t == tags::PATIENT_NAME => "name_key",
+            t if t == tags::SCHEDULED_STATION_AE_TITLE => {
+                station_given = true;
+                if let Matcher::Single(ae) = m {
+                    push(
+                        "id IN (SELECT item_ref FROM mwl_station_aes WHERE ae = ?)",
+                        vec![ae.clone()],
+                    );
+                }
+                return;
+            }
+            _ => return,
+        };
+        match m {
+            Matcher::Single(v) if col == "name_key" => push("name_key = ?", vec![name_key(v)]),
+            Matcher::Single(v) => push(&format!("{col} = ?"), vec![v.clone()]),
+            Matcher::Uids(list) => {
+                let marks = vec!["?"; list.len()].join(", ");
+                push(&format!("{col} IN ({marks})"), list.clone());
+            }
+            Matcher::Wildcard(p) => {
+                // The literal prefix before the first wildcard narrows by range.
+                let prefix: String = p.chars().take_while(|c| *c != '*' && *c != '?').collect();
+                let prefix = if col == "name_key" {
+                    name_key(&prefix)
+                } else {
+                    prefix
+                };
+                if !prefix.is_empty() {
+                    push(
+                        &format!("{col} >= ? AND {col} < ?"),
+                        vec![prefix.clone(), format!("{prefix}\u{10FFFF}")],
+                    );
+                }
+            }
+            _ => {}
+        }
+    };
+    for c in conditions {
+        match &c.matcher {
+            Matcher::Sequence(sub) if c.tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE => {
+                for s in sub {
+                    match &s.matcher {
+                        Matcher::DateTime(lo, hi) => {
+                            if let Some(lo) = lo {
+                                push(
+                                    "start_date >= ?",
+                                    vec![lo.get(..8).unwrap_or(lo).to_string()],
+                                );
+                            }
+                            if let Some(hi) = hi {
+                                push(
+                                    "start_date <= ?",
+                                    vec![hi.get(..8).unwrap_or(hi).to_string()],
+                                );
+                            }
+                        }
+                        Matcher::Range(lo, hi)
+                            if s.tag == tags::SCHEDULED_PROCEDURE_STEP_START_DATE =>
+                        {
+                            if let Some(lo) = lo {
+                                push("start_date >= ?", vec![lo.clone()]);
+                            }
+                            if let Some(hi) = hi {
+                                push("start_date <= ?", vec![hi.clone()]);
+                            }
+                        }
+                        Matcher::Single(d)
+                            if s.tag == tags::SCHEDULED_PROCEDURE_STEP_START_DATE =>
+                        {
+                            push("start_date = ?", vec![d.clone()]);
+                        }
+                        m => column(s.tag, m, &mut push),
+                    }
+                }
+            }
+            m => column(c.tag, m, &mut push),
+        }
+    }
+    if !station_given && let Some(ae) = &scope.station_ae {
+        push(
+            "id IN (SELECT item_ref FROM mwl_station_aes WHERE ae = ?)",
+            vec![ae.clone()],
+        );
+    }
+    if !scope.hide_statuses.is_empty() {
+        let marks = vec!["?"; scope.hide_statuses.len()].join(", ");
+        push(
+            &format!("status NOT IN ({marks})"),
+            scope.hide_statuses.clone(),
+        );
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    (sql, args)
+}
