@@ -9,25 +9,37 @@ use anyhow::Context;
 use sansfilm_archive::Archive;
 use sansfilm_dimse::client::{self, ClientOptions, SendOutcome};
 use sansfilm_dimse::status;
-use sansfilm_services::{Config, run_storage_scp, shutdown};
+use sansfilm_services::{Config, WorklistFind, run_all_dicom, shutdown};
+use sansfilm_worklist::{WorklistStore, import};
 
 /// `sansfilm serve`.
 #[tokio::main]
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let archive = Archive::open(&config.data_dir)
         .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
+    let worklist =
+        Arc::new(WorklistStore::open(&config.data_dir).with_context(|| {
+            format!("cannot open the worklist in {}", config.data_dir.display())
+        })?);
     let addr = SocketAddr::new(config.bind, config.serve.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(),
-        "DICOM storage listening on {local}");
+        "DICOM storage and worklist listening on {local}");
     println!(
         "sansfilm DICOM listening on {local} as {}",
         config.dicom.ae_title
     );
-    run_storage_scp(listener, Arc::new(config), archive, shutdown::signal()).await?;
+    run_all_dicom(
+        listener,
+        Arc::new(config),
+        archive,
+        worklist,
+        shutdown::signal(),
+    )
+    .await?;
     tracing::info!("sansfilm stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -218,4 +230,96 @@ fn expand(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// `sansfilm worklist import`.
+pub fn worklist_import(config: &Config, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let store = WorklistStore::open(&config.data_dir)?;
+    let files = import::wl_files(dir)?;
+    anyhow::ensure!(!files.is_empty(), "no *.wl files in {}", dir.display());
+    let mut items = vec![];
+    let mut failed = 0;
+    for f in &files {
+        match import::read_wl_file(f) {
+            Ok(item) => items.push(item),
+            Err(e) => {
+                eprintln!("SKIPPED  {e}");
+                failed += 1;
+            }
+        }
+    }
+    store.insert_many(&items)?;
+    println!(
+        "imported {} entries from {} ({} skipped)",
+        items.len(),
+        dir.display(),
+        failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `sansfilm worklist preview`.
+pub fn worklist_preview(
+    config: &Config,
+    aet: &str,
+    query: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let store = Arc::new(WorklistStore::open(&config.data_dir)?);
+    let identifier = dicom_object::open_file(query)
+        .map(|f| f.into_inner())
+        .or_else(|_| {
+            // A bare identifier without file meta (as findscu takes them).
+            let bytes = std::fs::read(query)?;
+            let ts = dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased();
+            dicom_object::InMemDicomObject::read_dataset_with_ts(&bytes[..], &ts)
+                .map_err(|e| anyhow::anyhow!("{}: not a DICOM query: {e}", query.display()))
+        })?;
+    let find = WorklistFind::new(store, Arc::new(config.worklist.clone()));
+    let profile = config.worklist.profile_for(aet);
+    println!("profile for {aet}: {profile:?}");
+    match find.answers(aet, &identifier) {
+        Ok(answers) => {
+            for (i, a) in answers.iter().enumerate() {
+                println!("--- answer {} of {}", i + 1, answers.len());
+                print_dataset(a, 0);
+            }
+            println!("{} answers", answers.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(f) => {
+            println!("the device would receive {f}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn print_dataset(obj: &dicom_object::InMemDicomObject, depth: usize) {
+    use dicom_core::header::Header;
+    for e in obj.iter() {
+        let pad = "  ".repeat(depth);
+        let name = dicom_core::dictionary::DataDictionary::by_tag(
+            &dicom_dictionary_std::StandardDataDictionary,
+            e.tag(),
+        )
+        .map(|d| dicom_core::dictionary::DataDictionaryEntry::alias(d).to_string())
+        .unwrap_or_default();
+        if let Some(items) = e.items() {
+            println!(
+                "{pad}{} {} {name}: {} item(s)",
+                e.tag(),
+                e.vr(),
+                items.len()
+            );
+            for item in items {
+                print_dataset(item, depth + 1);
+            }
+        } else {
+            let v = e.to_str().map(|s| s.into_owned()).unwrap_or_default();
+            println!("{pad}{} {} {name}: [{v}]", e.tag(), e.vr());
+        }
+    }
 }

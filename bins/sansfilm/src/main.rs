@@ -23,8 +23,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run every service in one process: DICOM storage (C-STORE, C-ECHO) on one
-    /// port and AE title. Stops cleanly on Ctrl-C or SIGTERM.
+    /// Run every service in one process: DICOM storage (C-STORE), Modality
+    /// Worklist (C-FIND) and C-ECHO on one port and AE title. Stops cleanly on
+    /// Ctrl-C or SIGTERM.
     Serve {
         #[command(flatten)]
         common: Common,
@@ -80,10 +81,37 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Manage the Modality Worklist.
+    Worklist {
+        #[command(subcommand)]
+        command: WorklistCommand,
+    },
     /// Show what the archive holds.
     Status {
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorklistCommand {
+    /// Load DCMTK-style worklist files (*.wl, as wlmscpfs and Orthanc read them).
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// Directory of .wl files.
+        dir: PathBuf,
+    },
+    /// Print what a device would receive for a query: the answers shaped by the
+    /// profile of its AE title. For adapting a new modality.
+    Preview {
+        #[command(flatten)]
+        common: Common,
+        /// Calling AE title of the device.
+        #[arg(long, value_name = "TITLE")]
+        aet: String,
+        /// The query identifier (a DICOM file, as findscu takes it).
+        query: PathBuf,
     },
 }
 
@@ -151,6 +179,18 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|c| commands::verify(&c, repair)),
+        Command::Worklist {
+            command: WorklistCommand::Import { common, dir },
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::worklist_import(&c, &dir)),
+        Command::Worklist {
+            command: WorklistCommand::Preview { common, aet, query },
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::worklist_preview(&c, &aet, &query)),
         Command::Status { common } => common
             .load()
             .map_err(Into::into)

@@ -24,12 +24,19 @@ use tokio_util::sync::CancellationToken;
 use crate::command::{Command, field};
 use crate::negotiation::{accepted_abstract_syntaxes, peek_association_rq};
 use crate::options::{AccessPolicy, Refusal, ServerOptions};
-use crate::service::{Failure, Services, StoreContext, StoreSink, Stored};
+use crate::service::{Failure, FindContext, Services, StoreContext, StoreSink, Stored};
 use crate::{Error, Result, status};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_encoding::text::SpecificCharacterSet;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use sansfilm_dicom::syntax::STORAGE_TRANSFER_SYNTAXES;
 
 /// Data set bytes buffered before they are handed to the sink.
 pub const CHUNK: usize = 1024 * 1024;
+
+/// Largest C-FIND identifier accepted.
+const MAX_IDENTIFIER: usize = 4 * 1024 * 1024;
 
 type Assoc = AsyncServerAssociation<TcpStream>;
 
@@ -180,6 +187,8 @@ enum State {
 enum DataOp {
     /// A C-STORE being received.
     Store(Box<StoreInProgress>),
+    /// A C-FIND identifier being received (small: kept in memory).
+    Find { identifier: Vec<u8>, ts: String },
     /// A data set to read and drop, then answer with this failure.
     Discard(Failure),
 }
@@ -344,6 +353,27 @@ impl Connection {
                 self.state = State::Data { pc_id, command, op };
                 Ok(())
             }
+            field::C_FIND_RQ if command.has_dataset => {
+                let served = self
+                    .services
+                    .find
+                    .as_ref()
+                    .is_some_and(|f| f.sop_classes().contains(&command.affected_sop_class_uid));
+                let op = if served {
+                    DataOp::Find {
+                        identifier: Vec::new(),
+                        ts: pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string(),
+                    }
+                } else {
+                    DataOp::Discard(Failure::new(
+                        status::SOP_CLASS_NOT_SUPPORTED,
+                        format!("no C-FIND for {}", command.affected_sop_class_uid),
+                    ))
+                };
+                self.state = State::Data { pc_id, command, op };
+                Ok(())
+            }
+            // A C-CANCEL after the last response of a find: nothing to stop.
             field::C_CANCEL_RQ => Ok(()),
             _ => {
                 let failure = Failure::new(
@@ -419,6 +449,15 @@ impl Connection {
         };
         match op {
             DataOp::Discard(_) => {}
+            DataOp::Find { identifier, .. } => {
+                identifier.extend_from_slice(&data);
+                if identifier.len() > MAX_IDENTIFIER {
+                    *op = DataOp::Discard(Failure::new(
+                        status::CANNOT_UNDERSTAND,
+                        format!("identifier larger than {MAX_IDENTIFIER} bytes"),
+                    ));
+                }
+            }
             DataOp::Store(store) => {
                 store.bytes += data.len() as u64;
                 if store.buf.is_empty() {
@@ -441,6 +480,9 @@ impl Connection {
         let outcome = match op {
             DataOp::Discard(failure) => Err(failure),
             DataOp::Store(store) => self.finish_store(store).await,
+            DataOp::Find { identifier, ts } => {
+                return self.answer_find(pc_id, command, identifier, ts).await;
+            }
         };
         let rsp = match &outcome {
             Ok(stored) => command.response(
@@ -483,6 +525,126 @@ impl Connection {
                 note = stored.note.as_deref().unwrap_or(""), "C-STORE");
         }
         finished
+    }
+
+    /// Runs a C-FIND and sends its answers: one pending response per match,
+    /// then the final status. A C-CANCEL between answers stops them (FE00).
+    async fn answer_find(
+        &mut self,
+        pc_id: u8,
+        command: Command,
+        identifier: Vec<u8>,
+        ts: String,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let find = self
+            .services
+            .find
+            .clone()
+            .expect("checked when the command came");
+        let ctx = FindContext {
+            calling_ae: self.assoc.peer_ae_title().trim().to_string(),
+            called_ae: self.assoc.called_ae_title().trim().to_string(),
+            peer: Some(self.peer),
+            sop_class_uid: command.affected_sop_class_uid.clone(),
+            message_id: command.message_id,
+        };
+        let Some(syntax) = TransferSyntaxRegistry.get(&ts) else {
+            let rsp = command.response(
+                status::CANNOT_UNDERSTAND,
+                Some(format!("transfer syntax {ts} unknown")),
+            );
+            return self.send_command(pc_id, &rsp).await;
+        };
+        let decoded = InMemDicomObject::read_dataset_with_ts(&identifier[..], syntax);
+        let identifier = match decoded {
+            Ok(obj) => obj,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "C-FIND identifier unreadable: {e}");
+                let rsp = command.response(
+                    status::CANNOT_UNDERSTAND,
+                    Some(format!("cannot read the identifier: {e}")),
+                );
+                return self.send_command(pc_id, &rsp).await;
+            }
+        };
+        let ctx2 = ctx.clone();
+        let result = tokio::task::spawn_blocking(move || find.find(&ctx2, &identifier))
+            .await
+            .unwrap_or_else(|e| Err(Failure::processing(format!("internal error: {e}"))));
+        let answers = match result {
+            Ok(answers) => answers,
+            Err(f) => {
+                tracing::warn!(peer = %self.peer, calling_ae = %ctx.calling_ae, "C-FIND refused: {f}");
+                let rsp = command.response(f.status, Some(f.comment));
+                return self.send_command(pc_id, &rsp).await;
+            }
+        };
+        let total = answers.len();
+        for (sent, answer) in answers.into_iter().enumerate() {
+            if self.cancel_requested().await? {
+                let rsp = command.response(status::CANCEL, None);
+                tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sent, total, "C-FIND cancelled");
+                return self.send_command(pc_id, &rsp).await;
+            }
+            let cs = answer
+                .get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
+                .and_then(|e| e.to_str().ok())
+                .and_then(|t| {
+                    SpecificCharacterSet::from_code(t.split('\\').next().unwrap_or("").trim())
+                })
+                .unwrap_or_default();
+            let mut data = Vec::new();
+            answer
+                .write_dataset_with_ts_cs(&mut data, syntax, cs)
+                .map_err(|e| Error::Command(format!("cannot encode a C-FIND answer: {e}")))?;
+            let rsp = command.response(status::PENDING, None).with_dataset();
+            self.send_command(pc_id, &rsp).await?;
+            self.assoc
+                .send(&Pdu::PData {
+                    data: vec![PDataValue {
+                        presentation_context_id: pc_id,
+                        value_type: PDataValueType::Data,
+                        is_last: true,
+                        data,
+                    }],
+                })
+                .await?;
+        }
+        tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sop_class = %ctx.sop_class_uid,
+            matches = total, ms = started.elapsed().as_millis() as u64, "C-FIND");
+        let rsp = command.response(status::SUCCESS, None);
+        self.send_command(pc_id, &rsp).await
+    }
+
+    /// Whether the peer has sent a C-CANCEL (checked without waiting).
+    async fn cancel_requested(&mut self) -> Result<bool> {
+        match tokio::time::timeout(std::time::Duration::ZERO, self.assoc.receive()).await {
+            Err(_) => Ok(false),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(Pdu::PData { data })) => {
+                let mut bytes = vec![];
+                for pdv in data {
+                    if pdv.value_type == PDataValueType::Command {
+                        bytes.extend_from_slice(&pdv.data);
+                    }
+                }
+                let cmd = Command::decode(&bytes)?;
+                if cmd.field == field::C_CANCEL_RQ {
+                    Ok(true)
+                } else {
+                    Err(Error::Protocol(format!(
+                        "command {:04X} during C-FIND answers",
+                        cmd.field
+                    )))
+                }
+            }
+            Ok(Ok(Pdu::AbortRQ { .. })) => Err(Error::Aborted),
+            Ok(Ok(other)) => Err(Error::Protocol(format!(
+                "unexpected {} during C-FIND answers",
+                pdu_name(&other)
+            ))),
+        }
     }
 
     async fn send_command(&mut self, pc_id: u8, command: &Command) -> Result<()> {

@@ -94,6 +94,12 @@ impl Command {
         }
     }
 
+    /// This response, saying that a data set follows (C-FIND pending).
+    pub fn with_dataset(mut self) -> Self {
+        self.has_dataset = true;
+        self
+    }
+
     /// Whether this is a response (high bit of the command field).
     pub fn is_response(&self) -> bool {
         self.field & 0x8000 != 0

@@ -43,4 +43,6 @@ pub mod status;
 pub use error::{Error, Result};
 pub use options::{AccessPolicy, AllowedPeer, ServerOptions};
 pub use server::run;
-pub use service::{Failure, Services, StoreContext, StoreService, StoreSink, Stored};
+pub use service::{
+    Failure, FindContext, FindService, Services, StoreContext, StoreService, StoreSink, Stored,
+};

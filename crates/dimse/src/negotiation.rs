@@ -71,9 +71,15 @@ pub fn accepted_abstract_syntaxes(
     services: &Services,
 ) -> Vec<String> {
     let mut out: Vec<String> = vec![];
+    let find_classes = services
+        .find
+        .as_ref()
+        .map(|f| f.sop_classes())
+        .unwrap_or_default();
     for pc in &rq.presentation_contexts {
         let uid = trim_uid(&pc.abstract_syntax);
         let accept = uid == uids::VERIFICATION
+            || find_classes.iter().any(|c| c == uid)
             || (services.store.is_some()
                 && (is_storage_sop_class(uid)
                     || (options.accept_private_sop_classes

@@ -115,17 +115,50 @@ pub trait StoreService: Send + Sync + 'static {
     fn begin(&self, ctx: &StoreContext) -> Result<Box<dyn StoreSink>, Failure>;
 }
 
+/// What is known about a C-FIND when its identifier arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindContext {
+    /// Calling AE title of the peer.
+    pub calling_ae: String,
+    /// AE title the peer called.
+    pub called_ae: String,
+    /// Network address of the peer.
+    pub peer: Option<SocketAddr>,
+    /// Affected SOP Class UID (the query model).
+    pub sop_class_uid: String,
+    /// Message ID of the request.
+    pub message_id: u16,
+}
+
+/// A C-FIND service provider (for example the Modality Worklist). Called from
+/// a blocking thread.
+pub trait FindService: Send + Sync + 'static {
+    /// The query models (SOP class UIDs) it answers.
+    fn sop_classes(&self) -> Vec<String>;
+    /// The matches of an identifier, each sent as a pending response, in
+    /// order. Each answer's Specific Character Set (0008,0005) says how its
+    /// text is encoded on the wire.
+    fn find(
+        &self,
+        ctx: &FindContext,
+        identifier: &dicom_object::InMemDicomObject,
+    ) -> Result<Vec<dicom_object::InMemDicomObject>, Failure>;
+}
+
 /// The services a server offers. C-ECHO is always offered.
 #[derive(Clone, Default)]
 pub struct Services {
     /// Storage (C-STORE SCP), when offered.
     pub store: Option<Arc<dyn StoreService>>,
+    /// Queries (C-FIND SCP), when offered.
+    pub find: Option<Arc<dyn FindService>>,
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("store", &self.store.is_some())
+            .field("find", &self.find.is_some())
             .finish()
     }
 }

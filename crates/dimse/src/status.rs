@@ -17,6 +17,11 @@ pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
 /// Failure: unrecognized operation.
 pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
 
+/// Pending: a match follows (C-FIND).
+pub const PENDING: u16 = 0xFF00;
+/// Cancel: the operation was stopped by C-CANCEL.
+pub const CANCEL: u16 = 0xFE00;
+
 /// Whether a status means the operation succeeded (success or warning).
 pub fn is_success_or_warning(status: u16) -> bool {
     status == SUCCESS || status == 0x0001 || (status & 0xF000) == 0xB000

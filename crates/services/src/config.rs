@@ -21,6 +21,18 @@
 //! [storescp]
 //! port = 11112
 //!
+//! [wlmserver]
+//! port = 11113
+//!
+//! [worklist]
+//! max_answers = 1000
+//!
+//! [worklist.profiles.OLD_ECHO]  # an old ultrasound: ASCII, upper case
+//! charset = "ASCII"
+//! uppercase = true
+//! max_length = { PN = 32 }
+//! filter_by_station_ae = true
+//!
 //! [serve]
 //! port = 11112
 //! hl7_port = 2575
@@ -30,6 +42,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use sansfilm_dimse::ServerOptions;
+use sansfilm_worklist::WorklistConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
@@ -44,6 +57,10 @@ pub struct Config {
     pub dicom: ServerOptions,
     /// The standalone storage server.
     pub storescp: PortConfig,
+    /// The standalone worklist server.
+    pub wlmserver: PortConfig,
+    /// Worklist answers: limit and per-device profiles.
+    pub worklist: WorklistConfig,
     /// `sansfilm serve`: every service in one process.
     pub serve: ServeConfig,
 }
@@ -55,6 +72,8 @@ impl Default for Config {
             bind: IpAddr::from([0, 0, 0, 0]),
             dicom: ServerOptions::default(),
             storescp: PortConfig { port: 11112 },
+            wlmserver: PortConfig { port: 11113 },
+            worklist: WorklistConfig::default(),
             serve: ServeConfig::default(),
         }
     }

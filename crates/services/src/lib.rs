@@ -8,8 +8,11 @@
 //!   defaults so that every binary runs with no file at all.
 //! - [`store`]: [`ArchiveStore`], the C-STORE service that writes into the
 //!   archive and maps archive failures to DIMSE statuses.
-//! - [`storage_scp`]: [`run_storage_scp`], the storage server as `storescp` and
-//!   `sansfilm serve` run it.
+//! - [`storage_scp`]: [`run_storage_scp`], [`run_worklist_scp`] and
+//!   [`run_all_dicom`]: the DICOM servers as `storescp`, `wlmserver` and
+//!   `sansfilm serve` run them.
+//! - [`worklist_find`]: [`WorklistFind`], Modality Worklist C-FIND over the
+//!   worklist store, shaped per device.
 //! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
 //!
 //! # Example
@@ -30,7 +33,9 @@ pub mod config;
 pub mod shutdown;
 pub mod storage_scp;
 pub mod store;
+pub mod worklist_find;
 
 pub use config::{Config, ConfigError};
-pub use storage_scp::run_storage_scp;
+pub use storage_scp::{run_all_dicom, run_storage_scp, run_worklist_scp};
 pub use store::ArchiveStore;
+pub use worklist_find::WorklistFind;

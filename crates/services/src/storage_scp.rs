@@ -1,4 +1,4 @@
-//! The storage server (C-ECHO + C-STORE SCP into the archive).
+//! The DICOM servers: storage, worklist, and both on one port.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +18,39 @@ pub async fn run_storage_scp(
 ) -> sansfilm_dimse::Result<()> {
     let services = Services {
         store: Some(Arc::new(ArchiveStore::new(archive))),
+        find: None,
+    };
+    sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
+}
+
+/// Serves C-ECHO and Modality Worklist C-FIND on `listener` until `shutdown`.
+pub async fn run_worklist_scp(
+    listener: TcpListener,
+    config: Arc<Config>,
+    worklist: Arc<sansfilm_worklist::WorklistStore>,
+    shutdown: impl Future,
+) -> sansfilm_dimse::Result<()> {
+    let find = crate::WorklistFind::new(worklist, Arc::new(config.worklist.clone()));
+    let services = Services {
+        store: None,
+        find: Some(Arc::new(find)),
+    };
+    sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
+}
+
+/// Serves every DICOM service on one port and AE title (`sansfilm serve`):
+/// C-ECHO, C-STORE into `archive`, and Modality Worklist C-FIND.
+pub async fn run_all_dicom(
+    listener: TcpListener,
+    config: Arc<Config>,
+    archive: Archive,
+    worklist: Arc<sansfilm_worklist::WorklistStore>,
+    shutdown: impl Future,
+) -> sansfilm_dimse::Result<()> {
+    let find = crate::WorklistFind::new(worklist, Arc::new(config.worklist.clone()));
+    let services = Services {
+        store: Some(Arc::new(ArchiveStore::new(archive))),
+        find: Some(Arc::new(find)),
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
