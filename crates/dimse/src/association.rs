@@ -215,6 +215,7 @@ impl Connection {
     async fn run(&mut self, cancel: &CancellationToken) -> Result<&'static str> {
         loop {
             let idle = matches!(self.state, State::Idle);
+            crate::socket::quick_ack(self.assoc.inner_stream());
             let received = tokio::select! {
                 _ = cancel.cancelled(), if idle => {
                     self.abort().await;
@@ -619,10 +620,18 @@ impl Connection {
 
     /// Whether the peer has sent a C-CANCEL (checked without waiting).
     async fn cancel_requested(&mut self) -> Result<bool> {
-        match tokio::time::timeout(std::time::Duration::ZERO, self.assoc.receive()).await {
-            Err(_) => Ok(false),
-            Ok(Err(e)) => Err(e.into()),
-            Ok(Ok(Pdu::PData { data })) => {
+        // Poll the receive once: a zero timeout would wait for the next timer
+        // tick (a millisecond) per answer. Dropping a pending receive loses
+        // nothing: bytes already read stay in the association's buffer.
+        let polled = tokio::select! {
+            biased;
+            r = self.assoc.receive() => Some(r),
+            _ = std::future::ready(()) => None,
+        };
+        match polled {
+            None => Ok(false),
+            Some(Err(e)) => Err(e.into()),
+            Some(Ok(Pdu::PData { data })) => {
                 let mut bytes = vec![];
                 for pdv in data {
                     if pdv.value_type == PDataValueType::Command {
@@ -639,8 +648,8 @@ impl Connection {
                     )))
                 }
             }
-            Ok(Ok(Pdu::AbortRQ { .. })) => Err(Error::Aborted),
-            Ok(Ok(other)) => Err(Error::Protocol(format!(
+            Some(Ok(Pdu::AbortRQ { .. })) => Err(Error::Aborted),
+            Some(Ok(other)) => Err(Error::Protocol(format!(
                 "unexpected {} during C-FIND answers",
                 pdu_name(&other)
             ))),

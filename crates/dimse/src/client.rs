@@ -332,7 +332,7 @@ async fn connect(
         }
         other => other.into(),
     })?;
-    assoc.inner_stream().set_nodelay(true)?;
+    crate::socket::tune(assoc.inner_stream());
     Ok(assoc)
 }
 

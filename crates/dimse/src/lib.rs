@@ -38,6 +38,7 @@ pub mod negotiation;
 pub mod options;
 pub mod server;
 pub mod service;
+pub mod socket;
 pub mod status;
 
 pub use error::{Error, Result};

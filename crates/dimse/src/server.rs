@@ -57,9 +57,7 @@ pub async fn run(
                 continue;
             }
         };
-        if let Err(e) = socket.set_nodelay(true) {
-            tracing::warn!(%peer, error = %e, "cannot set TCP_NODELAY");
-        }
+        crate::socket::tune(&socket);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::warn!(%peer, limit = options.max_associations, "association limit reached; rejecting");
             tracker.spawn(reject_busy(socket));

@@ -90,6 +90,9 @@ impl WorklistStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        // Keep the planner's statistics fresh, so that a query on one station
+        // and one day uses the most selective index.
+        conn.execute_batch("PRAGMA optimize=0x10002;")?;
         Ok(WorklistStore {
             conn: Mutex::new(conn),
         })
@@ -358,6 +361,13 @@ fn prefilter(conditions: &[Condition], scope: &SearchScope) -> (String, Vec<SqlV
         clauses.push(numbered);
     };
     let mut station_given = false;
+    let mut station: Option<String> = None;
+    let dated = conditions.iter().any(|c| match &c.matcher {
+        Matcher::Sequence(sub) if c.tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE => sub
+            .iter()
+            .any(|s| s.tag == tags::SCHEDULED_PROCEDURE_STEP_START_DATE),
+        _ => false,
+    });
     let mut column = |tag: Tag, m: &Matcher, push: &mut dyn FnMut(&str, Vec<String>)| {
         let col = match tag {
             t if t == tags::PATIENT_ID => "patient_id",
@@ -372,10 +382,7 @@ fn prefilter(conditions: &[Condition], scope: &SearchScope) -> (String, Vec<SqlV
             t if t == tags::SCHEDULED_STATION_AE_TITLE => {
                 station_given = true;
                 if let Matcher::Single(ae) = m {
-                    push(
-                        "id IN (SELECT item_ref FROM mwl_station_aes WHERE ae = ?)",
-                        vec![ae.clone()],
-                    );
+                    station = Some(ae.clone());
                 }
                 return;
             }
@@ -447,11 +454,18 @@ fn prefilter(conditions: &[Condition], scope: &SearchScope) -> (String, Vec<SqlV
             m => column(c.tag, m, &mut push),
         }
     }
-    if !station_given && let Some(ae) = &scope.station_ae {
-        push(
-            "id IN (SELECT item_ref FROM mwl_station_aes WHERE ae = ?)",
-            vec![ae.clone()],
-        );
+    if !station_given {
+        station = scope.station_ae.clone();
+    }
+    if let Some(ae) = station {
+        // With a date, the day's few rows are checked one by one against the
+        // station index; without, the station's rows are looked up first.
+        let clause = if dated {
+            "EXISTS (SELECT 1 FROM mwl_station_aes s WHERE s.ae = ? AND s.item_ref = mwl_items.id)"
+        } else {
+            "id IN (SELECT item_ref FROM mwl_station_aes WHERE ae = ?)"
+        };
+        push(clause, vec![ae]);
     }
     if !scope.hide_statuses.is_empty() {
         let marks = vec!["?"; scope.hide_statuses.len()].join(", ");
