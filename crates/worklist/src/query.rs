@@ -178,7 +178,9 @@ fn matcher_for(tag: Tag, vr: VR, raw: &str) -> Result<Option<Matcher>, QueryErro
             if lo.is_empty() && hi.is_empty() {
                 return Err(refuse(format!("{tag}: {raw:?} is an empty range")));
             }
-            if !lo.is_empty() && !hi.is_empty() && lo > hi {
+            // A time range may end "before" it starts when it goes with a date
+            // range (combined date-time matching); dates must be in order.
+            if vr != VR::TM && !lo.is_empty() && !hi.is_empty() && lo > hi {
                 return Err(refuse(format!(
                     "{tag}: range {raw:?} ends before it starts"
                 )));
