@@ -214,3 +214,18 @@ mod tests {
         assert!(Config::from_toml("[dicom]\nae_title = \"WAY_TOO_LONG_AE_TITLE\"").is_err());
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// The configuration shown in the README parses, so the documentation
+    /// cannot drift from the code.
+    #[test]
+    fn readme_configuration_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = super::Config::from_toml(&readme[start..end]).unwrap();
+        assert!(config.worklist.profiles.contains_key("ECHO_VOLUSON"));
+        assert_eq!(config.dicom.access.allow.len(), 2);
+    }
+}
