@@ -18,6 +18,9 @@ pub enum Error {
     /// No entry or patient matches the request.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A change cannot be applied (unknown patient or order, duplicate order).
+    #[error("{}", .0.reason)]
+    Rejected(crate::command::Rejection),
     /// A worklist file cannot be read.
     #[error("{path}: {reason}")]
     File {

@@ -14,6 +14,8 @@
 //! - [`profile`]: per-device profiles by calling AE title (character set,
 //!   upper case, lengths, station filter, hidden statuses, extra keys).
 //! - [`normalize`]: accent-insensitive name keys and transliteration.
+//! - [`command`]: [`Command`], the changes the HL7 bridge asks for, applied
+//!   with their inbound message in one transaction by [`WorklistStore::apply`].
 //! - [`import`]: DCMTK-style `.wl` files.
 //!
 //! # Example
@@ -47,6 +49,7 @@
 //! # Ok::<(), sansfilm_worklist::Error>(())
 //! ```
 
+pub mod command;
 mod error;
 pub mod import;
 pub mod model;
@@ -56,6 +59,7 @@ pub mod query;
 pub mod respond;
 pub mod store;
 
+pub use command::{Applied, Command, JournalEntry, Patient};
 pub use error::{Error, Result};
 pub use model::{Code, WorklistItem};
 pub use profile::{AeProfile, Charset, WorklistConfig};

@@ -15,6 +15,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter, types::Value as SqlValue};
 
+use crate::command::{Applied, Command, JournalEntry, Patient, Rejection, RejectionKind};
 use crate::model::{WorklistItem, status};
 use crate::normalize::name_key;
 use crate::query::{Condition, Matcher, matches};
@@ -53,6 +54,24 @@ CREATE TABLE IF NOT EXISTS mwl_station_aes (
 );
 CREATE INDEX IF NOT EXISTS mwl_station_ae ON mwl_station_aes (ae, item_ref);
 CREATE INDEX IF NOT EXISTS mwl_station_item ON mwl_station_aes (item_ref);
+CREATE TABLE IF NOT EXISTS mwl_patients (
+    patient_id  TEXT NOT NULL,
+    issuer      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    birth_date  TEXT NOT NULL,
+    sex         TEXT NOT NULL,
+    updated_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (patient_id, issuer)
+);
+CREATE TABLE IF NOT EXISTS inbound_messages (
+    id          INTEGER PRIMARY KEY,
+    source      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    received_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    summary     TEXT NOT NULL,
+    raw         BLOB NOT NULL,
+    UNIQUE (source, message_id)
+);
 "#;
 
 /// What a search is limited to, besides the query.
@@ -227,6 +246,52 @@ impl WorklistStore {
             }
             tx.commit()?;
             Ok(entries.len())
+        })
+    }
+
+    /// Applies `commands` and journals the message they come from, in one
+    /// transaction: all of it is committed (durably) or none. A message whose
+    /// (source, identifier) is already journaled changes nothing.
+    pub fn apply(&self, journal: Option<&JournalEntry>, commands: &[Command]) -> Result<Applied> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if let Some(j) = journal {
+                let seen: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM inbound_messages WHERE source = ?1 AND message_id = ?2",
+                        params![j.source, j.message_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if seen.is_some() {
+                    return Ok(Applied::AlreadyApplied);
+                }
+                tx.execute(
+                    "INSERT INTO inbound_messages (source, message_id, summary, raw) VALUES (?1, ?2, ?3, ?4)",
+                    params![j.source, j.message_id, j.summary, j.raw],
+                )?;
+            }
+            for command in commands {
+                apply_one(&tx, command)?;
+            }
+            tx.commit()?;
+            Ok(Applied::Done)
+        })
+    }
+
+    /// A patient known to the worklist (from ADT or an order).
+    pub fn patient(&self, patient_id: &str, issuer: &str) -> Result<Option<Patient>> {
+        self.with(|c| Ok(patient_in(c, patient_id, issuer)?))
+    }
+
+    /// Number of journaled inbound messages.
+    pub fn journal_len(&self) -> Result<usize> {
+        self.with(|c| {
+            Ok(
+                c.query_row("SELECT count(*) FROM inbound_messages", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as usize,
+            )
         })
     }
 
@@ -480,4 +545,201 @@ fn prefilter(conditions: &[Condition], scope: &SearchScope) -> (String, Vec<SqlV
         format!("WHERE {}", clauses.join(" AND "))
     };
     (sql, args)
+}
+
+fn patient_in(c: &Connection, patient_id: &str, issuer: &str) -> rusqlite::Result<Option<Patient>> {
+    c.query_row(
+        "SELECT patient_id, issuer, name, birth_date, sex FROM mwl_patients WHERE patient_id = ?1 AND issuer = ?2",
+        params![patient_id, issuer],
+        |r| {
+            Ok(Patient {
+                patient_id: r.get(0)?,
+                issuer: r.get(1)?,
+                name: r.get(2)?,
+                birth_date: r.get(3)?,
+                sex: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn upsert_patient(tx: &rusqlite::Transaction<'_>, p: &Patient) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO mwl_patients (patient_id, issuer, name, birth_date, sex) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (patient_id, issuer) DO UPDATE SET name = excluded.name,
+             birth_date = excluded.birth_date, sex = excluded.sex,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )?
+    .execute(params![p.patient_id, p.issuer, p.name, p.birth_date, p.sex])?;
+    Ok(())
+}
+
+fn entries_where(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    args: &[&str],
+) -> Result<Vec<(i64, WorklistItem)>> {
+    let mut stmt = tx.prepare_cached(&format!("SELECT id, entry FROM mwl_items WHERE {sql}"))?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = vec![];
+    for row in rows {
+        let (id, json) = row?;
+        out.push((id, parse_entry(id, &json)?));
+    }
+    Ok(out)
+}
+
+fn rewrite_in(
+    tx: &rusqlite::Transaction<'_>,
+    entries: Vec<(i64, WorklistItem)>,
+    f: impl Fn(&mut WorklistItem),
+) -> Result<usize> {
+    let n = entries.len();
+    for (id, mut item) in entries {
+        f(&mut item);
+        tx.execute("DELETE FROM mwl_items WHERE id = ?1", [id])?;
+        insert_with_id(tx, Some(id), &item)?;
+    }
+    Ok(n)
+}
+
+fn reject(kind: RejectionKind, reason: String) -> Error {
+    Error::Rejected(Rejection { reason, kind })
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, command: &Command) -> Result<()> {
+    match command {
+        Command::UpsertPatient(p) => {
+            upsert_patient(tx, p)?;
+            let entries = entries_where(
+                tx,
+                "patient_id = ?1 AND issuer = ?2",
+                &[&p.patient_id, &p.issuer],
+            )?;
+            rewrite_in(tx, entries, |i| p.apply_to(i))?;
+        }
+        Command::MergePatient { from, into } => {
+            let known = patient_in(tx, &from.0, &from.1)?.is_some();
+            let entries =
+                entries_where(tx, "patient_id = ?1 AND issuer = ?2", &[&from.0, &from.1])?;
+            if !known && entries.is_empty() {
+                return Err(reject(
+                    RejectionKind::UnknownKey,
+                    format!(
+                        "patient {} (issuer {:?}) to merge is unknown",
+                        from.0, from.1
+                    ),
+                ));
+            }
+            upsert_patient(tx, into)?;
+            rewrite_in(tx, entries, |i| into.apply_to(i))?;
+            tx.execute(
+                "DELETE FROM mwl_patients WHERE patient_id = ?1 AND issuer = ?2",
+                params![from.0, from.1],
+            )?;
+        }
+        Command::ChangePatientId { from, to } => {
+            let old = patient_in(tx, &from.0, &from.1)?;
+            let entries =
+                entries_where(tx, "patient_id = ?1 AND issuer = ?2", &[&from.0, &from.1])?;
+            if old.is_none() && entries.is_empty() {
+                return Err(reject(
+                    RejectionKind::UnknownKey,
+                    format!(
+                        "patient {} (issuer {:?}) to renumber is unknown",
+                        from.0, from.1
+                    ),
+                ));
+            }
+            // Demographics the message leaves empty are kept from before.
+            let mut new = to.clone();
+            if let Some(old) = old {
+                if new.name.is_empty() {
+                    new.name = old.name;
+                }
+                if new.birth_date.is_empty() {
+                    new.birth_date = old.birth_date;
+                }
+                if new.sex.is_empty() {
+                    new.sex = old.sex;
+                }
+            }
+            upsert_patient(tx, &new)?;
+            rewrite_in(tx, entries, |i| new.apply_to(i))?;
+            tx.execute(
+                "DELETE FROM mwl_patients WHERE patient_id = ?1 AND issuer = ?2",
+                params![from.0, from.1],
+            )?;
+        }
+        Command::CancelPatientSteps((id, issuer)) => {
+            let entries = entries_where(
+                tx,
+                "patient_id = ?1 AND issuer = ?2 AND status NOT IN ('COMPLETED', 'DISCONTINUED')",
+                &[id, issuer],
+            )?;
+            rewrite_in(tx, entries, |i| i.status = status::DISCONTINUED.into())?;
+        }
+        Command::CreateOrder(items) => {
+            for item in items {
+                let exists: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM mwl_items WHERE accession = ?1 AND sps_id = ?2",
+                        params![item.accession_number, item.sps_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if exists.is_some() {
+                    return Err(reject(
+                        RejectionKind::DuplicateKey,
+                        format!(
+                            "order {} step {} already exists",
+                            item.accession_number, item.sps_id
+                        ),
+                    ));
+                }
+                insert_in(tx, item)?;
+            }
+            if let Some(first) = items.first() {
+                upsert_patient(
+                    tx,
+                    &Patient {
+                        patient_id: first.patient_id.clone(),
+                        issuer: first.issuer.clone(),
+                        name: first.patient_name.clone(),
+                        birth_date: first.birth_date.clone(),
+                        sex: first.sex.clone(),
+                    },
+                )?;
+            }
+        }
+        Command::ReplaceOrder { accession, items } => {
+            let n = tx.execute("DELETE FROM mwl_items WHERE accession = ?1", [accession])?;
+            if n == 0 {
+                return Err(reject(
+                    RejectionKind::UnknownKey,
+                    format!("order {accession} is unknown"),
+                ));
+            }
+            for item in items {
+                insert_in(tx, item)?;
+            }
+        }
+        Command::SetOrderStatus {
+            accession,
+            status: new_status,
+        } => {
+            let entries = entries_where(tx, "accession = ?1", &[accession])?;
+            if entries.is_empty() {
+                return Err(reject(
+                    RejectionKind::UnknownKey,
+                    format!("order {accession} is unknown"),
+                ));
+            }
+            rewrite_in(tx, entries, |i| i.status = new_status.clone())?;
+        }
+    }
+    Ok(())
 }

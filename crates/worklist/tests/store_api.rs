@@ -311,3 +311,151 @@ fn answers_have_every_requested_key_and_the_profile_shape() {
     );
     assert!(sps.get(tags::MODALITY).is_none(), "only the requested keys");
 }
+
+mod apply {
+    use super::*;
+    use sansfilm_worklist::command::RejectionKind;
+    use sansfilm_worklist::{Applied, Command, Error, JournalEntry, Patient};
+
+    fn journal(id: &str) -> JournalEntry {
+        JournalEntry {
+            source: "RIS|HOSP".into(),
+            message_id: id.into(),
+            raw: b"MSH|...".to_vec(),
+            summary: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_message_is_applied_once_and_journaled() {
+        let s = store();
+        let order = vec![item("P9", "Petit^Anne", "A9", "US01", "20261123", "100000")];
+        let first = s
+            .apply(Some(&journal("M1")), &[Command::CreateOrder(order.clone())])
+            .unwrap();
+        assert_eq!(first, Applied::Done);
+        let again = s
+            .apply(Some(&journal("M1")), &[Command::CreateOrder(order)])
+            .unwrap();
+        assert_eq!(again, Applied::AlreadyApplied);
+        assert_eq!(s.len().unwrap(), 1);
+        assert_eq!(s.journal_len().unwrap(), 1);
+        assert_eq!(s.patient("P9", "").unwrap().unwrap().name, "Petit^Anne");
+    }
+
+    #[test]
+    fn nothing_is_half_applied() {
+        let s = sample();
+        let p = Patient {
+            patient_id: "P1".into(),
+            name: "Renamed^First".into(),
+            ..Default::default()
+        };
+        // The rename is fine, the order already exists: neither happens.
+        let dup = vec![item("P1", "X^Y", "A1", "CT01", "20261123", "080000")];
+        let err = s
+            .apply(
+                Some(&journal("M2")),
+                &[Command::UpsertPatient(p), Command::CreateOrder(dup)],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Rejected(ref r) if r.kind == RejectionKind::DuplicateKey),
+            "{err}"
+        );
+        assert_eq!(
+            s.by_accession("A1").unwrap()[0].1.patient_name,
+            "Dupont^Jean"
+        );
+        assert_eq!(s.journal_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn merge_and_change_id_need_a_known_patient() {
+        let s = sample();
+        let into = Patient {
+            patient_id: "P1".into(),
+            name: "Dupont^Jean".into(),
+            ..Default::default()
+        };
+        let err = s
+            .apply(
+                None,
+                &[Command::MergePatient {
+                    from: ("NOPE".into(), "".into()),
+                    into: into.clone(),
+                }],
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Rejected(ref r) if r.kind == RejectionKind::UnknownKey));
+        s.apply(
+            None,
+            &[Command::MergePatient {
+                from: ("P3".into(), "".into()),
+                into,
+            }],
+        )
+        .unwrap();
+        assert_eq!(s.by_accession("A3").unwrap()[0].1.patient_id, "P1");
+        let to = Patient {
+            patient_id: "P1-NEW".into(),
+            ..Default::default()
+        };
+        s.apply(
+            None,
+            &[Command::ChangePatientId {
+                from: ("P1".into(), "".into()),
+                to,
+            }],
+        )
+        .unwrap();
+        let a1 = &s.by_accession("A1").unwrap()[0].1;
+        assert_eq!(a1.patient_id, "P1-NEW");
+        assert_eq!(a1.patient_name, "Dupont^Jean", "kept from before");
+        assert!(s.by_accession("A1").unwrap().len() == 1);
+    }
+
+    #[test]
+    fn order_status_changes_and_cancellations() {
+        let s = sample();
+        s.apply(
+            None,
+            &[Command::SetOrderStatus {
+                accession: "A2".into(),
+                status: "DISCONTINUED".into(),
+            }],
+        )
+        .unwrap();
+        assert_eq!(s.by_accession("A2").unwrap()[0].1.status, "DISCONTINUED");
+        let err = s.apply(
+            None,
+            &[Command::SetOrderStatus {
+                accession: "ZZ".into(),
+                status: "COMPLETED".into(),
+            }],
+        );
+        assert!(err.is_err());
+        s.apply(
+            None,
+            &[Command::CancelPatientSteps(("P4".into(), "".into()))],
+        )
+        .unwrap();
+        assert_eq!(s.by_accession("A4").unwrap()[0].1.status, "DISCONTINUED");
+        let replacement = vec![WorklistItem {
+            modality: "CT".into(),
+            ..item("P1", "Dupont^Jean", "A1", "CT09", "20261130", "080000")
+        }];
+        s.apply(
+            None,
+            &[Command::ReplaceOrder {
+                accession: "A1".into(),
+                items: replacement,
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            s.by_accession("A1").unwrap()[0].1.station_aes,
+            vec!["CT09".to_string()]
+        );
+    }
+}
