@@ -59,7 +59,15 @@ fn start(kind: &str, dir: &Path) -> Running {
     match kind {
         "sansfilm" => {
             let mut child = Command::new(sansfilm_bin())
-                .args(["serve", "--data-dir", dir.to_str().unwrap(), "--port", "0"])
+                .args([
+                    "serve",
+                    "--data-dir",
+                    dir.to_str().unwrap(),
+                    "--port",
+                    "0",
+                    "--hl7-port",
+                    "0",
+                ])
                 .env("SANSFILM_LOG", "warn")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())

@@ -9,7 +9,7 @@ use anyhow::Context;
 use sansfilm_archive::Archive;
 use sansfilm_dimse::client::{self, ClientOptions, SendOutcome};
 use sansfilm_dimse::status;
-use sansfilm_services::{Config, WorklistFind, run_all_dicom, shutdown};
+use sansfilm_services::{Config, WorklistFind, run_everything, shutdown};
 use sansfilm_worklist::{WorklistStore, import};
 
 /// `sansfilm serve`.
@@ -22,18 +22,25 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             format!("cannot open the worklist in {}", config.data_dir.display())
         })?);
     let addr = SocketAddr::new(config.bind, config.serve.port);
-    let listener = tokio::net::TcpListener::bind(addr)
+    let dicom = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
+    let hl7_addr = SocketAddr::new(config.bind, config.serve.hl7_port);
+    let hl7 = tokio::net::TcpListener::bind(hl7_addr)
+        .await
+        .with_context(|| format!("cannot listen on {hl7_addr} (HL7)"))?;
+    let local = dicom.local_addr()?;
+    let hl7_local = hl7.local_addr()?;
     tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(),
-        "DICOM storage and worklist listening on {local}");
+        "DICOM storage and worklist listening on {local}, HL7 on {hl7_local}");
     println!(
         "sansfilm DICOM listening on {local} as {}",
         config.dicom.ae_title
     );
-    run_all_dicom(
-        listener,
+    println!("sansfilm HL7 listening on {hl7_local}");
+    run_everything(
+        dicom,
+        hl7,
         Arc::new(config),
         archive,
         worklist,
@@ -322,4 +329,51 @@ fn print_dataset(obj: &dicom_object::InMemDicomObject, depth: usize) {
             println!("{pad}{} {} {name}: [{v}]", e.tag(), e.vr());
         }
     }
+}
+
+/// `sansfilm hl7 replay`.
+pub fn hl7_replay(config: &Config, files: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
+    let store = WorklistStore::open(&config.data_dir)?;
+    let mut all_accepted = true;
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("{}", f.display()))?;
+        // A file may hold several messages, each starting with MSH.
+        for message in split_messages(&bytes) {
+            let done = sansfilm_hl7::process(message, &store, &config.hl7);
+            println!(
+                "{}: {} {} {}",
+                f.display(),
+                done.code.as_str(),
+                done.message_type,
+                done.detail
+            );
+            let ack = String::from_utf8_lossy(&done.ack).replace('\r', "\n");
+            println!("{}", ack.trim_end());
+            all_accepted &= done.code == sansfilm_hl7::AckCode::AA;
+        }
+    }
+    Ok(if all_accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Splits a file of messages at each segment that starts with `MSH`.
+fn split_messages(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut starts = vec![];
+    for i in 0..bytes.len() {
+        let at_line_start = i == 0 || bytes[i - 1] == b'\r' || bytes[i - 1] == b'\n';
+        if at_line_start && bytes[i..].starts_with(b"MSH") {
+            starts.push(i);
+        }
+    }
+    if starts.is_empty() {
+        return vec![bytes];
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &s)| &bytes[s..starts.get(n + 1).copied().unwrap_or(bytes.len())])
+        .collect()
 }

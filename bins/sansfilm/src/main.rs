@@ -24,8 +24,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every service in one process: DICOM storage (C-STORE), Modality
-    /// Worklist (C-FIND) and C-ECHO on one port and AE title. Stops cleanly on
-    /// Ctrl-C or SIGTERM.
+    /// Worklist (C-FIND) and C-ECHO on one port and AE title, and the HL7 bridge
+    /// from the RIS on its own port. Stops cleanly on Ctrl-C or SIGTERM.
     Serve {
         #[command(flatten)]
         common: Common,
@@ -35,7 +35,7 @@ enum Command {
         /// AE title; overrides `[dicom] ae_title`.
         #[arg(long, value_name = "TITLE")]
         aet: Option<String>,
-        /// HL7 port; reserved for the HL7 bridge (not served yet).
+        /// HL7 (MLLP) port of the bridge from the RIS; overrides `[serve] hl7_port`.
         #[arg(long, value_name = "N")]
         hl7_port: Option<u16>,
     },
@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         command: WorklistCommand,
     },
+    /// HL7 tools.
+    Hl7 {
+        #[command(subcommand)]
+        command: Hl7Command,
+    },
     /// Show what the archive holds.
     Status {
         #[command(flatten)]
@@ -112,6 +117,19 @@ enum WorklistCommand {
         aet: String,
         /// The query identifier (a DICOM file, as findscu takes it).
         query: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Hl7Command {
+    /// Apply HL7 message files through the same path as the HL7 bridge (for
+    /// migrations and tests) and print the ACK of each. Exit 1 if any is not AA.
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        /// Message files (one or more messages each).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -191,6 +209,12 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|c| commands::worklist_preview(&c, &aet, &query)),
+        Command::Hl7 {
+            command: Hl7Command::Replay { common, files },
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::hl7_replay(&c, &files)),
         Command::Status { common } => common
             .load()
             .map_err(Into::into)

@@ -14,6 +14,7 @@
 //!   it causes are committed in one transaction before the ACK exists, and a
 //!   resent message (same sender and MSH-10) is acknowledged but not applied
 //!   twice.
+//! - [`server`]: the MLLP listener (`hl7bridge`, and inside `sansfilm serve`).
 //!
 //! # Example
 //!
@@ -38,6 +39,7 @@ pub mod message;
 pub mod mllp;
 pub mod process;
 pub mod segments;
+pub mod server;
 
 pub use ack::AckCode;
 pub use mapping::Hl7Config;

@@ -42,6 +42,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use sansfilm_dimse::ServerOptions;
+use sansfilm_hl7::Hl7Config;
 use sansfilm_worklist::WorklistConfig;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,10 @@ pub struct Config {
     pub wlmserver: PortConfig,
     /// Worklist answers: limit and per-device profiles.
     pub worklist: WorklistConfig,
+    /// The standalone HL7 bridge.
+    pub hl7bridge: PortConfig,
+    /// HL7: limits and the HL7 → worklist mapping per sending application.
+    pub hl7: Hl7Config,
     /// `sansfilm serve`: every service in one process.
     pub serve: ServeConfig,
 }
@@ -74,6 +79,8 @@ impl Default for Config {
             storescp: PortConfig { port: 11112 },
             wlmserver: PortConfig { port: 11113 },
             worklist: WorklistConfig::default(),
+            hl7bridge: PortConfig { port: 2575 },
+            hl7: Hl7Config::default(),
             serve: ServeConfig::default(),
         }
     }
@@ -169,6 +176,11 @@ impl Config {
         if self.dicom.max_pdu_length < 1024 {
             return Err(ConfigError::Invalid(
                 "dicom.max_pdu_length must be at least 1024".into(),
+            ));
+        }
+        if self.hl7.max_message_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "hl7.max_message_bytes must be at least 1024".into(),
             ));
         }
         if self.dicom.max_associations == 0 {

@@ -36,6 +36,6 @@ pub mod store;
 pub mod worklist_find;
 
 pub use config::{Config, ConfigError};
-pub use storage_scp::{run_all_dicom, run_storage_scp, run_worklist_scp};
+pub use storage_scp::{run_all_dicom, run_everything, run_storage_scp, run_worklist_scp};
 pub use store::ArchiveStore;
 pub use worklist_find::WorklistFind;

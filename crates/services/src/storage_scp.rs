@@ -54,3 +54,37 @@ pub async fn run_all_dicom(
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
+
+/// Everything `sansfilm serve` runs, on already bound listeners, until
+/// `shutdown`: all DICOM services on one port and the HL7 bridge on another.
+pub async fn run_everything(
+    dicom: TcpListener,
+    hl7: TcpListener,
+    config: Arc<Config>,
+    archive: Archive,
+    worklist: Arc<sansfilm_worklist::WorklistStore>,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let hl7_task = tokio::spawn(sansfilm_hl7::server::run(
+        hl7,
+        Arc::new(config.hl7.clone()),
+        worklist.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    let dicom_stop = stop.clone();
+    let dicom_task = tokio::spawn(run_all_dicom(
+        dicom,
+        config,
+        archive,
+        worklist,
+        dicom_stop.cancelled_owned(),
+    ));
+    shutdown.await;
+    stop.cancel();
+    let (d, h) = tokio::join!(dicom_task, hl7_task);
+    d.map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    h.map_err(std::io::Error::other)??;
+    Ok(())
+}

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub child: Child,
     pub port: u16,
+    /// HL7 port (`sansfilm serve` only).
+    pub hl7_port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
 }
@@ -17,7 +19,9 @@ pub struct Server {
 impl Server {
     /// Starts `sansfilm serve` on port 0 with `data_dir` and extra arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        Self::start_bin(env!("CARGO_BIN_EXE_sansfilm"), &["serve"], data_dir, extra)
+        let mut args = vec!["--hl7-port", "0"];
+        args.extend_from_slice(extra);
+        Self::start_bin(env!("CARGO_BIN_EXE_sansfilm"), &["serve"], data_dir, &args)
     }
 
     /// Starts a binary that follows the server command-line contract.
@@ -36,23 +40,34 @@ impl Server {
             .expect("start server");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| {
-                    panic!("server exited: {}", std::fs::read_to_string(&log).unwrap())
-                })
-                .unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap();
-                break addr.rsplit(':').next().unwrap().parse().unwrap();
+        let mut next_port = |what: &str| -> u16 {
+            loop {
+                let line = lines
+                    .next()
+                    .unwrap_or_else(|| {
+                        panic!("server exited: {}", std::fs::read_to_string(&log).unwrap())
+                    })
+                    .unwrap();
+                if line.contains(what)
+                    && let Some(rest) = line.split("listening on ").nth(1)
+                {
+                    let addr = rest.split_whitespace().next().unwrap();
+                    return addr.rsplit(':').next().unwrap().parse().unwrap();
+                }
             }
+        };
+        let port = next_port("listening on");
+        let hl7_port = if verb == ["serve"] {
+            next_port("HL7 listening on")
+        } else {
+            0
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Server {
             child,
             port,
+            hl7_port,
             data_dir: data_dir.to_path_buf(),
             log,
         }
