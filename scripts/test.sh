@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite of sansfilm, after installing what the tests need:
-# DCMTK (storescu, echoscu: real peers) and cmake with apt-get, and pynetdicom
+# DCMTK (storescu, findscu, echoscu: real peers) and cmake with apt-get, and
+# pynetdicom and the hl7 package (mllp_send)
 # in a virtual environment (.venv). Needs root or sudo for apt-get and for the
 # full-disk test, which mounts a small tmpfs.
 set -euo pipefail
@@ -22,7 +23,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -c 'import pynetdicom' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom
+.venv/bin/python -c 'import pynetdicom, hl7' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7
 export SANSFILM_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all --check
