@@ -43,17 +43,30 @@ fn send_all(port: u16, ids: Vec<usize>) -> Vec<Duration> {
             assert!(k > 0, "connection closed");
             got.extend_from_slice(&buf[..k]);
         }
-        assert!(String::from_utf8_lossy(&got).contains("MSA|AA|"), "{}", String::from_utf8_lossy(&got));
+        assert!(
+            String::from_utf8_lossy(&got).contains("MSA|AA|"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
         latencies.push(start.elapsed());
     }
     latencies
 }
 
 fn main() {
-    let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let total: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/hl7bridge");
-    assert!(bin.exists(), "build it first: cargo build --release -p hl7bridge");
-    println!("{:>6} {:>9} {:>10} {:>9} {:>9}", "conns", "messages", "msg/s", "p50 ms", "p99 ms");
+    assert!(
+        bin.exists(),
+        "build it first: cargo build --release -p hl7bridge"
+    );
+    println!(
+        "{:>6} {:>9} {:>10} {:>9} {:>9}",
+        "conns", "messages", "msg/s", "p50 ms", "p99 ms"
+    );
     for conns in [1usize, 4] {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(&bin)
@@ -63,7 +76,11 @@ fn main() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let line = BufReader::new(child.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+        let line = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap();
         let port: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
         let start = Instant::now();
         let handles: Vec<_> = (0..conns)
@@ -72,11 +89,23 @@ fn main() {
                 std::thread::spawn(move || send_all(port, ids))
             })
             .collect();
-        let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<Duration> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         let secs = start.elapsed().as_secs_f64();
         all.sort();
-        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-        println!("{:>6} {:>9} {:>10.0} {:>9.2} {:>9.2}", conns, total, total as f64 / secs, pct(0.50), pct(0.99));
+        let pct = |p: f64| {
+            all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0
+        };
+        println!(
+            "{:>6} {:>9} {:>10.0} {:>9.2} {:>9.2}",
+            conns,
+            total,
+            total as f64 / secs,
+            pct(0.50),
+            pct(0.99)
+        );
         let _ = child.kill();
         let _ = child.wait();
     }
