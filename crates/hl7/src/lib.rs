@@ -10,7 +10,7 @@
 //!   OMI^O23 (NW, XO, CA, DC, SC) turned into worklist commands.
 //! - [`ack`]: ACK with MSA and ERR (HL7 table 0357), in the sender's
 //!   separators and character set.
-//! - [`process`]: one message from bytes to ACK; its raw bytes and the change
+//! - [`process`](mod@process): one message from bytes to ACK; its raw bytes and the change
 //!   it causes are committed in one transaction before the ACK exists, and a
 //!   resent message (same sender and MSH-10) is acknowledged but not applied
 //!   twice.
