@@ -69,18 +69,16 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn run(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(sansfilm_worklist::WorklistStore::open(&config.data_dir)?);
+    let audit = sansfilm_services::audit::open(&config)?;
     let addr = SocketAddr::new(config.bind, config.hl7bridge.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!(data_dir = %config.data_dir.display(), "hl7bridge listening on {local}");
     println!("hl7bridge listening on {local}");
-    sansfilm_hl7::server::run(
-        listener,
-        Arc::new(config.hl7.clone()),
-        store,
-        shutdown::signal(),
-    )
-    .await?;
+    sansfilm_services::audit::application(audit.as_ref(), "hl7bridge", true);
+    let config = Arc::new(config);
+    sansfilm_services::run_hl7(listener, config, store, audit.clone(), shutdown::signal()).await?;
+    sansfilm_services::audit::application(audit.as_ref(), "hl7bridge", false);
     tracing::info!("hl7bridge stopped");
     Ok(())
 }

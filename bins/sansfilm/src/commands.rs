@@ -38,15 +38,20 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         config.dicom.ae_title
     );
     println!("sansfilm HL7 listening on {hl7_local}");
+    let audit = sansfilm_services::audit::open(&config)?;
+    sansfilm_services::audit::application(audit.as_ref(), "sansfilm serve", true);
+    let config = Arc::new(config);
     run_everything(
         dicom,
         hl7,
-        Arc::new(config),
+        config,
         archive,
         worklist,
+        audit.clone(),
         shutdown::signal(),
     )
     .await?;
+    sansfilm_services::audit::application(audit.as_ref(), "sansfilm serve", false);
     tracing::info!("sansfilm stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -285,7 +290,7 @@ pub fn worklist_preview(
             dicom_object::InMemDicomObject::read_dataset_with_ts(&bytes[..], &ts)
                 .map_err(|e| anyhow::anyhow!("{}: not a DICOM query: {e}", query.display()))
         })?;
-    let find = WorklistFind::new(store, Arc::new(config.worklist.clone()));
+    let find = WorklistFind::new(store, Arc::new(config.worklist.clone()), None);
     let profile = config.worklist.profile_for(aet);
     println!("profile for {aet}: {profile:?}");
     match find.answers(aet, &identifier) {

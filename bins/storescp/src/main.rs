@@ -72,12 +72,22 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn run(config: Config) -> anyhow::Result<()> {
     let archive = sansfilm_archive::Archive::open(&config.data_dir)?;
+    let audit = sansfilm_services::audit::open(&config)?;
     let addr = SocketAddr::new(config.bind, config.storescp.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(), "storescp listening on {local}");
     println!("storescp listening on {local} as {}", config.dicom.ae_title);
-    run_storage_scp(listener, Arc::new(config), archive, shutdown::signal()).await?;
+    sansfilm_services::audit::application(audit.as_ref(), "storescp", true);
+    run_storage_scp(
+        listener,
+        Arc::new(config),
+        archive,
+        audit.clone(),
+        shutdown::signal(),
+    )
+    .await?;
+    sansfilm_services::audit::application(audit.as_ref(), "storescp", false);
     tracing::info!("storescp stopped");
     Ok(())
 }

@@ -73,6 +73,7 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn run(config: Config) -> anyhow::Result<()> {
     let store = Arc::new(sansfilm_worklist::WorklistStore::open(&config.data_dir)?);
+    let audit = sansfilm_services::audit::open(&config)?;
     let addr = SocketAddr::new(config.bind, config.wlmserver.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -81,7 +82,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "wlmserver listening on {local} as {}",
         config.dicom.ae_title
     );
-    run_worklist_scp(listener, Arc::new(config), store, shutdown::signal()).await?;
+    sansfilm_services::audit::application(audit.as_ref(), "wlmserver", true);
+    run_worklist_scp(
+        listener,
+        Arc::new(config),
+        store,
+        audit.clone(),
+        shutdown::signal(),
+    )
+    .await?;
+    sansfilm_services::audit::application(audit.as_ref(), "wlmserver", false);
     tracing::info!("wlmserver stopped");
     Ok(())
 }

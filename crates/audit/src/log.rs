@@ -204,6 +204,15 @@ impl AuditLog {
             .ok_or_else(|| Error::Unavailable("no record written".into()))
     }
 
+    /// Appends an event without waiting for it to be on disk (for callers on
+    /// an async reactor, where nothing is acknowledged on the strength of it).
+    pub fn append_detached(&self, event: AuditEvent) {
+        let (reply, _ignored) = mpsc::sync_channel(1);
+        if self.writer.send((vec![event], reply)).is_err() {
+            tracing::error!("audit writer stopped; event lost");
+        }
+    }
+
     /// Appends several events in order; returns once they are durable.
     pub fn append_all(&self, events: Vec<AuditEvent>) -> Result<Vec<Checkpoint>> {
         let (reply, wait) = mpsc::sync_channel(1);

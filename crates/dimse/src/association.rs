@@ -116,6 +116,7 @@ async fn establish(
             policy: options.access.clone(),
             peer: Some(peer.ip()),
             require_called: options.require_called_ae_title,
+            events: services.events.clone(),
         })
         .ae_title(options.ae_title.clone())
         .max_pdu_length(options.max_pdu_length)
@@ -138,6 +139,7 @@ struct PolicyCheck {
     policy: AccessPolicy,
     peer: Option<IpAddr>,
     require_called: bool,
+    events: Option<std::sync::Arc<dyn crate::service::ServerEvents>>,
 }
 
 impl AccessControl for PolicyCheck {
@@ -152,6 +154,14 @@ impl AccessControl for PolicyCheck {
         if self.require_called && called_ae_title.trim() != this_ae_title.trim() {
             tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), called_ae = called_ae_title.trim(),
                 "association refused: called AE title is not ours");
+            if let Some(ev) = &self.events {
+                ev.association_refused(
+                    calling_ae_title.trim(),
+                    called_ae_title.trim(),
+                    self.peer,
+                    "called AE title is not ours",
+                );
+            }
             return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
         }
         match self.policy.check(calling_ae_title, self.peer) {
@@ -165,6 +175,14 @@ impl AccessControl for PolicyCheck {
                     Refusal::WrongCalledAe => "called AE title is not ours",
                 };
                 tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), "association refused: {why}");
+                if let Some(ev) = &self.events {
+                    ev.association_refused(
+                        calling_ae_title.trim(),
+                        called_ae_title.trim(),
+                        self.peer,
+                        why,
+                    );
+                }
                 Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized)
             }
         }

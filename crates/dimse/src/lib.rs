@@ -45,5 +45,6 @@ pub use error::{Error, Result};
 pub use options::{AccessPolicy, AllowedPeer, ServerOptions};
 pub use server::run;
 pub use service::{
-    Failure, FindContext, FindService, Services, StoreContext, StoreService, StoreSink, Stored,
+    Failure, FindContext, FindService, ServerEvents, Services, StoreContext, StoreService,
+    StoreSink, Stored,
 };

@@ -145,9 +145,24 @@ pub trait FindService: Send + Sync + 'static {
     ) -> Result<Vec<dicom_object::InMemDicomObject>, Failure>;
 }
 
+/// Things that happen at the association level, reported for an audit trail.
+/// Called from the async reactor: implementations must not block.
+pub trait ServerEvents: Send + Sync + 'static {
+    /// The access policy refused an association.
+    fn association_refused(
+        &self,
+        calling_ae: &str,
+        called_ae: &str,
+        peer: Option<std::net::IpAddr>,
+        reason: &str,
+    );
+}
+
 /// The services a server offers. C-ECHO is always offered.
 #[derive(Clone, Default)]
 pub struct Services {
+    /// Where association-level events go, if anywhere.
+    pub events: Option<Arc<dyn ServerEvents>>,
     /// Storage (C-STORE SCP), when offered.
     pub store: Option<Arc<dyn StoreService>>,
     /// Queries (C-FIND SCP), when offered.

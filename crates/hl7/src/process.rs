@@ -23,6 +23,10 @@ pub struct Processed {
     pub message_type: String,
     /// What was done or why not, for the log.
     pub detail: String,
+    /// The worklist commands that were applied (empty unless AA and new).
+    pub applied: Vec<sansfilm_worklist::Command>,
+    /// Sending application and facility (MSH-3, MSH-4).
+    pub sender: String,
 }
 
 static ACK_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -55,17 +59,22 @@ pub fn process(bytes: &[u8], store: &WorklistStore, config: &Hl7Config) -> Proce
                 control_id: preview_control_id(bytes),
                 message_type: String::new(),
                 detail: f.reason,
+                applied: vec![],
+                sender: String::new(),
             };
         }
     };
     let (kind, event, control_id) = msg.kind();
     let message_type = format!("{kind}^{event}");
+    let sender = format!("{}|{}", msg.msh(3), msg.msh(4));
     let reply = |code: AckCode, err: Option<AckError>, detail: String| Processed {
         ack: ack::build(Some(&msg), "", code, err.as_ref(), &ack_id, &now),
         code,
         control_id: control_id.clone(),
         message_type: message_type.clone(),
         detail,
+        applied: vec![],
+        sender: sender.clone(),
     };
     if control_id.trim().is_empty() {
         let err = AckError {
@@ -102,11 +111,15 @@ pub fn process(bytes: &[u8], store: &WorklistStore, config: &Hl7Config) -> Proce
         summary: format!("{message_type} {} command(s)", commands.len()),
     };
     match store.apply(Some(&journal), &commands) {
-        Ok(Applied::Done) => reply(
-            AckCode::AA,
-            None,
-            format!("applied {} command(s)", commands.len()),
-        ),
+        Ok(Applied::Done) => {
+            let mut done = reply(
+                AckCode::AA,
+                None,
+                format!("applied {} command(s)", commands.len()),
+            );
+            done.applied = commands;
+            done
+        }
         Ok(Applied::AlreadyApplied) => reply(
             AckCode::AA,
             None,

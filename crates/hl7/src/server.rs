@@ -22,13 +22,18 @@ use tokio_util::task::TaskTracker;
 
 use crate::mapping::Hl7Config;
 use crate::mllp::{MllpCodec, MllpError, frame};
-use crate::process::process;
+use crate::process::{Processed, process};
+
+/// Called for every processed message on its blocking thread, before the ACK
+/// is sent (for example to write an audit record that must not be lost).
+pub type OnProcessed = Arc<dyn Fn(&Processed, SocketAddr) + Send + Sync>;
 
 /// Runs the HL7 listener until `shutdown` completes.
 pub async fn run(
     listener: TcpListener,
     config: Arc<Hl7Config>,
     store: Arc<WorklistStore>,
+    on_processed: Option<OnProcessed>,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
     let limit = Arc::new(Semaphore::new(config.max_connections.max(1)));
@@ -53,8 +58,9 @@ pub async fn run(
             continue;
         };
         let (config, store, cancel) = (config.clone(), store.clone(), cancel.child_token());
+        let hook = on_processed.clone();
         tracker.spawn(async move {
-            match serve_connection(socket, peer, config, store, cancel).await {
+            match serve_connection(socket, peer, config, store, hook, cancel).await {
                 Ok(n) => tracing::info!(%peer, messages = n, "HL7 connection closed"),
                 Err(e) => tracing::warn!(%peer, "HL7 connection ended: {e}"),
             }
@@ -77,6 +83,7 @@ async fn serve_connection(
     peer: SocketAddr,
     config: Arc<Hl7Config>,
     store: Arc<WorklistStore>,
+    hook: Option<OnProcessed>,
     cancel: CancellationToken,
 ) -> Result<u64, MllpError> {
     let mut codec = MllpCodec::new(config.max_message_bytes);
@@ -90,10 +97,16 @@ async fn serve_connection(
                 tracing::warn!(%peer, bytes = codec.skipped, "bytes outside MLLP frames skipped");
                 codec.skipped = 0;
             }
-            let (store, config) = (store.clone(), config.clone());
-            let done = tokio::task::spawn_blocking(move || process(&message, &store, &config))
-                .await
-                .map_err(|e| MllpError::Io(std::io::Error::other(e)))?;
+            let (store, config, hook) = (store.clone(), config.clone(), hook.clone());
+            let done = tokio::task::spawn_blocking(move || {
+                let done = process(&message, &store, &config);
+                if let Some(hook) = hook {
+                    hook(&done, peer);
+                }
+                done
+            })
+            .await
+            .map_err(|e| MllpError::Io(std::io::Error::other(e)))?;
             tracing::info!(%peer, control_id = %done.control_id, message_type = %done.message_type,
                 ack = done.code.as_str(), "HL7 {}", done.detail);
             socket.write_all(&frame(&done.ack)).await?;

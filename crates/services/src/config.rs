@@ -66,6 +66,8 @@ pub struct Config {
     pub hl7bridge: PortConfig,
     /// HL7: limits and the HL7 → worklist mapping per sending application.
     pub hl7: Hl7Config,
+    /// The audit trail.
+    pub audit: crate::audit::AuditConfig,
     /// `sansfilm serve`: every service in one process.
     pub serve: ServeConfig,
 }
@@ -81,6 +83,7 @@ impl Default for Config {
             worklist: WorklistConfig::default(),
             hl7bridge: PortConfig { port: 2575 },
             hl7: Hl7Config::default(),
+            audit: crate::audit::AuditConfig::default(),
             serve: ServeConfig::default(),
         }
     }

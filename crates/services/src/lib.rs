@@ -13,6 +13,8 @@
 //!   `sansfilm serve` run them.
 //! - [`worklist_find`]: [`WorklistFind`], Modality Worklist C-FIND over the
 //!   worklist store, shaped per device.
+//! - [`audit`]: what the services write to the audit trail, and forwarding
+//!   it to an audit repository.
 //! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
 //!
 //! # Example
@@ -25,10 +27,11 @@
 //! let config = Config::default();
 //! let archive = sansfilm_archive::Archive::open(&config.data_dir)?;
 //! let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.storescp.port)).await?;
-//! run_storage_scp(listener, Arc::new(config), archive, signal()).await?;
+//! run_storage_scp(listener, Arc::new(config), archive, None, signal()).await?;
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod config;
 pub mod shutdown;
 pub mod storage_scp;
@@ -36,6 +39,6 @@ pub mod store;
 pub mod worklist_find;
 
 pub use config::{Config, ConfigError};
-pub use storage_scp::{run_all_dicom, run_everything, run_storage_scp, run_worklist_scp};
+pub use storage_scp::{run_all_dicom, run_everything, run_hl7, run_storage_scp, run_worklist_scp};
 pub use store::ArchiveStore;
 pub use worklist_find::WorklistFind;

@@ -1,23 +1,35 @@
-//! The DICOM servers: storage, worklist, and both on one port.
+//! The DICOM and HL7 servers as the binaries run them: storage, worklist,
+//! both on one port, and everything of `sansfilm serve`.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use sansfilm_archive::Archive;
+use sansfilm_audit::AuditLog;
 use sansfilm_dimse::Services;
+use sansfilm_worklist::WorklistStore;
 use tokio::net::TcpListener;
 
-use crate::{ArchiveStore, Config};
+use crate::audit::DicomEvents;
+use crate::{ArchiveStore, Config, WorklistFind};
+
+fn events(audit: &Option<AuditLog>) -> Option<Arc<dyn sansfilm_dimse::ServerEvents>> {
+    audit
+        .clone()
+        .map(|a| Arc::new(DicomEvents(a)) as Arc<dyn sansfilm_dimse::ServerEvents>)
+}
 
 /// Serves C-ECHO and C-STORE on `listener` into `archive` until `shutdown`.
 pub async fn run_storage_scp(
     listener: TcpListener,
     config: Arc<Config>,
     archive: Archive,
+    audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
     let services = Services {
-        store: Some(Arc::new(ArchiveStore::new(archive))),
+        events: events(&audit),
+        store: Some(Arc::new(ArchiveStore::new(archive, audit))),
         find: None,
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
@@ -27,62 +39,100 @@ pub async fn run_storage_scp(
 pub async fn run_worklist_scp(
     listener: TcpListener,
     config: Arc<Config>,
-    worklist: Arc<sansfilm_worklist::WorklistStore>,
+    worklist: Arc<WorklistStore>,
+    audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
-    let find = crate::WorklistFind::new(worklist, Arc::new(config.worklist.clone()));
+    let find = WorklistFind::new(worklist, Arc::new(config.worklist.clone()), audit.clone());
     let services = Services {
+        events: events(&audit),
         store: None,
         find: Some(Arc::new(find)),
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
 
-/// Serves every DICOM service on one port and AE title (`sansfilm serve`):
-/// C-ECHO, C-STORE into `archive`, and Modality Worklist C-FIND.
+/// Serves every DICOM service on one port and AE title: C-ECHO, C-STORE into
+/// `archive`, and Modality Worklist C-FIND.
 pub async fn run_all_dicom(
     listener: TcpListener,
     config: Arc<Config>,
     archive: Archive,
-    worklist: Arc<sansfilm_worklist::WorklistStore>,
+    worklist: Arc<WorklistStore>,
+    audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
-    let find = crate::WorklistFind::new(worklist, Arc::new(config.worklist.clone()));
+    let find = WorklistFind::new(worklist, Arc::new(config.worklist.clone()), audit.clone());
     let services = Services {
-        store: Some(Arc::new(ArchiveStore::new(archive))),
+        events: events(&audit),
+        store: Some(Arc::new(ArchiveStore::new(archive, audit))),
         find: Some(Arc::new(find)),
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
 
+/// Serves the HL7 bridge on `listener` until `shutdown`, auditing each message
+/// before its ACK.
+pub async fn run_hl7(
+    listener: TcpListener,
+    config: Arc<Config>,
+    worklist: Arc<WorklistStore>,
+    audit: Option<AuditLog>,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
+    let hook = audit.map(crate::audit::hl7_hook);
+    sansfilm_hl7::server::run(
+        listener,
+        Arc::new(config.hl7.clone()),
+        worklist,
+        hook,
+        shutdown,
+    )
+    .await
+}
+
 /// Everything `sansfilm serve` runs, on already bound listeners, until
-/// `shutdown`: all DICOM services on one port and the HL7 bridge on another.
+/// `shutdown`: all DICOM services on one port, the HL7 bridge on another, and
+/// the forwarding of the audit trail to the configured repository.
 pub async fn run_everything(
     dicom: TcpListener,
     hl7: TcpListener,
     config: Arc<Config>,
     archive: Archive,
-    worklist: Arc<sansfilm_worklist::WorklistStore>,
+    worklist: Arc<WorklistStore>,
+    audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
     let stop = tokio_util::sync::CancellationToken::new();
-    let hl7_task = tokio::spawn(sansfilm_hl7::server::run(
+    let forwarder = match (&audit, &config.audit.syslog) {
+        (Some(log), Some(dest)) => Some(tokio::spawn(crate::audit::forward_to_syslog(
+            log.clone(),
+            dest.clone(),
+            stop.clone(),
+        ))),
+        _ => None,
+    };
+    let hl7_task = tokio::spawn(run_hl7(
         hl7,
-        Arc::new(config.hl7.clone()),
+        config.clone(),
         worklist.clone(),
+        audit.clone(),
         stop.clone().cancelled_owned(),
     ));
-    let dicom_stop = stop.clone();
     let dicom_task = tokio::spawn(run_all_dicom(
         dicom,
         config,
         archive,
         worklist,
-        dicom_stop.cancelled_owned(),
+        audit,
+        stop.clone().cancelled_owned(),
     ));
     shutdown.await;
     stop.cancel();
     let (d, h) = tokio::join!(dicom_task, hl7_task);
+    if let Some(f) = forwarder {
+        let _ = f.await;
+    }
     d.map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
     h.map_err(std::io::Error::other)??;

@@ -1,18 +1,22 @@
 //! The C-STORE service that writes into the archive.
 
 use sansfilm_archive::{Archive, FailureKind, Incoming, IncomingMeta, StoreOutcome};
+use sansfilm_audit::event::{Action, EventKind, Outcome};
+use sansfilm_audit::{AuditEvent, AuditLog};
 use sansfilm_dimse::{Failure, StoreContext, StoreService, StoreSink, Stored, status};
 
-/// Stores every received instance in an [`Archive`].
+/// Stores every received instance in an [`Archive`], and audits it.
 #[derive(Debug, Clone)]
 pub struct ArchiveStore {
     archive: Archive,
+    audit: Option<AuditLog>,
 }
 
 impl ArchiveStore {
-    /// A store service over `archive`.
-    pub fn new(archive: Archive) -> Self {
-        ArchiveStore { archive }
+    /// A store service over `archive`; with `audit`, every store is recorded
+    /// durably before its status is sent.
+    pub fn new(archive: Archive, audit: Option<AuditLog>) -> Self {
+        ArchiveStore { archive, audit }
     }
 }
 
@@ -28,12 +32,58 @@ impl StoreService for ArchiveStore {
                 called_ae: ctx.called_ae.clone(),
             })
             .map_err(to_failure)?;
-        Ok(Box::new(ArchiveSink { incoming }))
+        let auditor = Auditor {
+            ctx: ctx.clone(),
+            log: self.audit.clone(),
+        };
+        Ok(Box::new(ArchiveSink { incoming, auditor }))
     }
 }
 
 struct ArchiveSink {
     incoming: Incoming,
+    auditor: Auditor,
+}
+
+struct Auditor {
+    ctx: StoreContext,
+    log: Option<AuditLog>,
+}
+
+impl Auditor {
+    /// Records the transfer; a success is only sent once this is on disk.
+    fn record(
+        &self,
+        outcome: Outcome,
+        patient: &str,
+        study: &str,
+        detail: &str,
+    ) -> Result<(), Failure> {
+        let Some(log) = &self.log else { return Ok(()) };
+        let event = AuditEvent::new(
+            EventKind::InstancesTransferred,
+            "received",
+            Action::Create,
+            outcome,
+        )
+        .participant(
+            self.ctx.calling_ae.clone(),
+            self.ctx
+                .peer
+                .map(|p| p.ip().to_string())
+                .unwrap_or_default(),
+            true,
+        )
+        .participant(self.ctx.called_ae.clone(), "", false)
+        .patient(patient)
+        .study(study)
+        .instances(1)
+        .detail(detail);
+        log.append(event).map(|_| ()).map_err(|e| {
+            tracing::error!("audit trail unavailable: {e}");
+            Failure::out_of_resources(format!("audit trail unavailable: {e}"))
+        })
+    }
 }
 
 impl StoreSink for ArchiveSink {
@@ -42,7 +92,33 @@ impl StoreSink for ArchiveSink {
     }
 
     fn finish(self: Box<Self>) -> Result<Stored, Failure> {
-        match self.incoming.commit().map_err(to_failure)? {
+        let ArchiveSink { incoming, auditor } = *self;
+        let outcome = match incoming.commit() {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = auditor.record(Outcome::MinorFailure, "", "", &e.to_string());
+                return Err(to_failure(e));
+            }
+        };
+        match &outcome {
+            StoreOutcome::Stored { summary, .. } | StoreOutcome::Conflict { summary, .. } => {
+                auditor.record(
+                    Outcome::Success,
+                    &summary.patient.patient_id,
+                    &summary.study.study_uid,
+                    "",
+                )?;
+            }
+            StoreOutcome::Duplicate { path } => {
+                auditor.record(
+                    Outcome::Success,
+                    "",
+                    "",
+                    &format!("identical resend of {}", path.display()),
+                )?;
+            }
+        }
+        match outcome {
             StoreOutcome::Stored { .. } => Ok(Stored::success()),
             StoreOutcome::Duplicate { path } => Ok(Stored::success_with_note(format!(
                 "identical instance already stored at {}",

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use dicom_dictionary_std::uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND;
 use dicom_object::InMemDicomObject;
+use sansfilm_audit::event::{Action, EventKind, Outcome};
+use sansfilm_audit::{AuditEvent, AuditLog};
 use sansfilm_dimse::{Failure, FindContext, FindService, status};
 use sansfilm_worklist::store::SearchScope;
 use sansfilm_worklist::{WorklistConfig, WorklistStore, query, respond};
@@ -14,12 +16,22 @@ use sansfilm_worklist::{WorklistConfig, WorklistStore, query, respond};
 pub struct WorklistFind {
     store: Arc<WorklistStore>,
     config: Arc<WorklistConfig>,
+    audit: Option<AuditLog>,
 }
 
 impl WorklistFind {
-    /// A find service over `store` with the `[worklist]` configuration.
-    pub fn new(store: Arc<WorklistStore>, config: Arc<WorklistConfig>) -> Self {
-        WorklistFind { store, config }
+    /// A find service over `store` with the `[worklist]` configuration; with
+    /// `audit`, every query is recorded before its answers are sent.
+    pub fn new(
+        store: Arc<WorklistStore>,
+        config: Arc<WorklistConfig>,
+        audit: Option<AuditLog>,
+    ) -> Self {
+        WorklistFind {
+            store,
+            config,
+            audit,
+        }
     }
 
     /// What a device calling as `calling_ae` receives for `identifier`: what
@@ -69,6 +81,61 @@ impl FindService for WorklistFind {
         ctx: &FindContext,
         identifier: &InMemDicomObject,
     ) -> Result<Vec<InMemDicomObject>, Failure> {
-        self.answers(&ctx.calling_ae, identifier)
+        let answers = self.answers(&ctx.calling_ae, identifier);
+        if let Some(log) = &self.audit {
+            let (outcome, detail) = match &answers {
+                Ok(a) => (Outcome::Success, format!("{} answers", a.len())),
+                Err(f) => (Outcome::MinorFailure, f.to_string()),
+            };
+            let event = AuditEvent::new(
+                EventKind::Query,
+                "Modality Worklist",
+                Action::Execute,
+                outcome,
+            )
+            .participant(
+                ctx.calling_ae.clone(),
+                ctx.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+                true,
+            )
+            .participant(ctx.called_ae.clone(), "", false)
+            .query(query_keys(identifier))
+            .detail(detail);
+            log.append(event).map_err(|e| {
+                Failure::new(
+                    status::OUT_OF_RESOURCES,
+                    format!("audit trail unavailable: {e}"),
+                )
+            })?;
+        }
+        answers
     }
+}
+
+/// The non-empty keys of an identifier (and of its step item), as
+/// `Keyword=value` pairs separated by `; `.
+fn query_keys(identifier: &InMemDicomObject) -> String {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    use dicom_core::header::Header;
+    fn walk(obj: &InMemDicomObject, out: &mut Vec<String>) {
+        for e in obj.iter() {
+            if let Some(items) = e.items() {
+                for item in items {
+                    walk(item, out);
+                }
+            } else if let Ok(v) = e.to_str()
+                && !v.trim().is_empty()
+                && e.tag() != dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET
+            {
+                let name = dicom_dictionary_std::StandardDataDictionary
+                    .by_tag(e.tag())
+                    .map(|d| d.alias().to_string())
+                    .unwrap_or_else(|| e.tag().to_string());
+                out.push(format!("{name}={}", v.trim()));
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(identifier, &mut out);
+    out.join("; ")
 }

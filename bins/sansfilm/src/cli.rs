@@ -1,0 +1,200 @@
+//! The command line of `sansfilm`: verbs, options and their help texts.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::audit_cmd;
+
+/// sansfilm: a filmless archive for radiology practices.
+///
+/// `sansfilm serve` receives images from the modalities into ./sansfilm-data (port
+/// 11112, AE title SANSFILM). `sansfilm verify` checks that every stored image is
+/// intact. Exit status: 0 success, 1 a check found a problem or a command failed,
+/// 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service in one process: DICOM storage (C-STORE), Modality
+    /// Worklist (C-FIND) and C-ECHO on one port and AE title, and the HL7 bridge
+    /// from the RIS on its own port. Stops cleanly on Ctrl-C or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// DICOM port (0 picks a free one); overrides `[serve] port`.
+        #[arg(long, value_name = "N")]
+        port: Option<u16>,
+        /// AE title; overrides `[dicom] ae_title`.
+        #[arg(long, value_name = "TITLE")]
+        aet: Option<String>,
+        /// HL7 (MLLP) port of the bridge from the RIS; overrides `[serve] hl7_port`.
+        #[arg(long, value_name = "N")]
+        hl7_port: Option<u16>,
+    },
+    /// Send DICOM files (or directories of them) to a DICOM server with C-STORE.
+    Send {
+        /// Our (calling) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM-SCU")]
+        aet: String,
+        /// The server's (called) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM")]
+        called_aet: String,
+        /// Associations to open in parallel.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        assocs: usize,
+        /// Server host name or address.
+        host: String,
+        /// Server port.
+        port: u16,
+        /// Files or directories (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Check a DICOM server with C-ECHO.
+    Echo {
+        /// Our (calling) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM-SCU")]
+        aet: String,
+        /// The server's (called) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM")]
+        called_aet: String,
+        /// Server host name or address.
+        host: String,
+        /// Server port.
+        port: u16,
+    },
+    /// Re-hash every stored file against the index; report corrupt, missing and
+    /// unindexed (orphan) files. Exit status 1 when anything is wrong.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// Index orphan files (left by a crash between write and index) instead
+        /// of only reporting them.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Manage the Modality Worklist.
+    Worklist {
+        #[command(subcommand)]
+        command: WorklistCommand,
+    },
+    /// The audit trail: verify it, show it, export it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// HL7 tools.
+    Hl7 {
+        #[command(subcommand)]
+        command: Hl7Command,
+    },
+    /// Show what the archive holds.
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorklistCommand {
+    /// Load DCMTK-style worklist files (*.wl, as wlmscpfs and Orthanc read them).
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// Directory of .wl files.
+        dir: PathBuf,
+    },
+    /// Print what a device would receive for a query: the answers shaped by the
+    /// profile of its AE title. For adapting a new modality.
+    Preview {
+        #[command(flatten)]
+        common: Common,
+        /// Calling AE title of the device.
+        #[arg(long, value_name = "TITLE")]
+        aet: String,
+        /// The query identifier (a DICOM file, as findscu takes it).
+        query: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that no record was altered, deleted, inserted, reordered or
+    /// forged, and (with --checkpoint) that the log was not cut short.
+    /// Exit status 1 and the record named on any break.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// A checkpoint written down earlier (from the service log or a
+        /// backup): `SEQ:HASH`.
+        #[arg(long, value_name = "SEQ:HASH")]
+        checkpoint: Option<String>,
+    },
+    /// Show records, filtered.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        filter: audit_cmd::FilterArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export records as RFC 5424 syslog lines with DICOM audit messages, or
+    /// JSON lines; or send the unsent ones to an audit repository.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        filter: audit_cmd::FilterArgs,
+        /// `syslog` or `json`.
+        #[arg(long, default_value = "syslog")]
+        format: String,
+        /// Send to a repository instead of printing: udp://HOST:PORT or tcp://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Hl7Command {
+    /// Apply HL7 message files through the same path as the HL7 bridge (for
+    /// migrations and tests) and print the ACK of each. Exit 1 if any is not AA.
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        /// Message files (one or more messages each).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Options every archive command takes.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory; overrides `data_dir` in the configuration.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    pub fn load(&self) -> Result<sansfilm_services::Config, sansfilm_services::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => sansfilm_services::Config::from_file(path)?,
+            None => sansfilm_services::Config::default(),
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,256 @@
+//! What the services write to the audit trail, and when.
+//!
+//! A store is audited (durably) before its success status leaves; a query
+//! before its answers; an HL7 message before its ACK. Refused associations
+//! are recorded without waiting (they acknowledge nothing).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sansfilm_audit::event::{Action, EventKind, Outcome};
+use sansfilm_audit::syslog::Destination;
+use sansfilm_audit::{AuditEvent, AuditLog};
+use sansfilm_hl7::{AckCode, Processed};
+use sansfilm_worklist::Command;
+use serde::{Deserialize, Serialize};
+
+/// The `[audit]` section of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Record events (turning this off is for benchmarks, not practices).
+    pub enabled: bool,
+    /// Key sealing the records; default `DATA_DIR/audit.key`. Keep a copy
+    /// apart from the data.
+    pub key_file: Option<std::path::PathBuf>,
+    /// Audit repository receiving the records: `udp://HOST:PORT` or
+    /// `tcp://HOST:PORT` (RFC 5424 syslog, DICOM audit messages).
+    pub syslog: Option<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            key_file: None,
+            syslog: None,
+        }
+    }
+}
+
+/// Opens the audit log of a configuration (`None` when disabled).
+pub fn open(config: &crate::Config) -> sansfilm_audit::Result<Option<AuditLog>> {
+    if !config.audit.enabled {
+        return Ok(None);
+    }
+    AuditLog::open(&config.data_dir, config.audit.key_file.as_deref()).map(Some)
+}
+
+/// Records the start or stop of a service, and writes the head of the chain
+/// to the service log as a checkpoint.
+pub fn application(log: Option<&AuditLog>, service: &str, started: bool) {
+    let Some(log) = log else { return };
+    let event = AuditEvent::new(
+        EventKind::ApplicationActivity,
+        if started {
+            "Application Start"
+        } else {
+            "Application Stop"
+        },
+        Action::Execute,
+        Outcome::Success,
+    )
+    .participant(service, crate::audit::host(), false);
+    match log.append(event) {
+        Ok(head) => {
+            tracing::info!(checkpoint = %head, "audit checkpoint (keep it apart from the data)")
+        }
+        Err(e) => tracing::error!("cannot audit {service}: {e}"),
+    }
+}
+
+fn host() -> String {
+    sansfilm_audit::syslog::hostname()
+}
+
+/// Association-level events of the DICOM server.
+#[derive(Debug, Clone)]
+pub struct DicomEvents(pub AuditLog);
+
+impl sansfilm_dimse::ServerEvents for DicomEvents {
+    fn association_refused(
+        &self,
+        calling_ae: &str,
+        called_ae: &str,
+        peer: Option<IpAddr>,
+        reason: &str,
+    ) {
+        self.0.append_detached(
+            AuditEvent::new(
+                EventKind::SecurityAlert,
+                "association refused",
+                Action::Execute,
+                Outcome::MinorFailure,
+            )
+            .participant(
+                calling_ae,
+                peer.map(|p| p.to_string()).unwrap_or_default(),
+                true,
+            )
+            .participant(called_ae, host(), false)
+            .detail(reason),
+        );
+    }
+}
+
+/// The audit event of an HL7 message's outcome.
+pub fn hl7_events(done: &Processed, peer: std::net::SocketAddr) -> Vec<AuditEvent> {
+    let who = |e: AuditEvent| {
+        e.participant(done.sender.clone(), peer.ip().to_string(), true)
+            .participant("SANSFILM-HL7", host(), false)
+    };
+    if done.code != AckCode::AA {
+        let kind = if done.message_type.starts_with("ADT") {
+            EventKind::PatientRecord
+        } else {
+            EventKind::OrderRecord
+        };
+        let outcome = if done.code == AckCode::AE {
+            Outcome::MinorFailure
+        } else {
+            Outcome::SeriousFailure
+        };
+        return vec![who(AuditEvent::new(
+            kind,
+            done.message_type.clone(),
+            Action::Update,
+            outcome,
+        )
+        .detail(format!(
+            "{} {}: {}",
+            done.code.as_str(),
+            done.control_id,
+            done.detail
+        )))];
+    }
+    done.applied
+        .iter()
+        .map(|c| {
+            let e = match c {
+                Command::UpsertPatient(p) => AuditEvent::new(
+                    EventKind::PatientRecord,
+                    "create or update",
+                    Action::Update,
+                    Outcome::Success,
+                )
+                .patient(p.patient_id.clone()),
+                Command::MergePatient { from, into } => AuditEvent::new(
+                    EventKind::PatientRecord,
+                    "merge",
+                    Action::Update,
+                    Outcome::Success,
+                )
+                .patient(into.patient_id.clone())
+                .detail(format!("merged {} into {}", from.0, into.patient_id)),
+                Command::ChangePatientId { from, to } => AuditEvent::new(
+                    EventKind::PatientRecord,
+                    "change identifier",
+                    Action::Update,
+                    Outcome::Success,
+                )
+                .patient(to.patient_id.clone())
+                .detail(format!("{} became {}", from.0, to.patient_id)),
+                Command::CancelPatientSteps((id, _)) => AuditEvent::new(
+                    EventKind::OrderRecord,
+                    "cancel",
+                    Action::Update,
+                    Outcome::Success,
+                )
+                .patient(id.clone()),
+                Command::CreateOrder(items) => {
+                    let first = items.first().cloned().unwrap_or_default();
+                    AuditEvent::new(
+                        EventKind::OrderRecord,
+                        "create",
+                        Action::Create,
+                        Outcome::Success,
+                    )
+                    .patient(first.patient_id)
+                    .accession(first.accession_number)
+                    .study(first.study_uid)
+                }
+                Command::ReplaceOrder { accession, items } => {
+                    let first = items.first().cloned().unwrap_or_default();
+                    AuditEvent::new(
+                        EventKind::OrderRecord,
+                        "change",
+                        Action::Update,
+                        Outcome::Success,
+                    )
+                    .patient(first.patient_id)
+                    .accession(accession.clone())
+                }
+                Command::SetOrderStatus { accession, status } => AuditEvent::new(
+                    EventKind::OrderRecord,
+                    "status",
+                    Action::Update,
+                    Outcome::Success,
+                )
+                .accession(accession.clone())
+                .detail(status.clone()),
+            };
+            who(e.detail(format!("{} {}", done.message_type, done.control_id)))
+        })
+        .collect()
+}
+
+/// The hook the HL7 listener calls before each ACK.
+pub fn hl7_hook(log: AuditLog) -> sansfilm_hl7::server::OnProcessed {
+    Arc::new(move |done: &Processed, peer| {
+        if let Err(e) = log.append_all(hl7_events(done, peer)) {
+            tracing::error!("cannot audit HL7 message {}: {e}", done.control_id);
+        }
+    })
+}
+
+/// Sends the audit trail to the configured repository every few seconds,
+/// until `stop`; a repository that is down gets the backlog when it returns.
+pub async fn forward_to_syslog(
+    log: AuditLog,
+    destination: String,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let dest: Destination = match destination.parse() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("audit.syslog: {e}");
+            return;
+        }
+    };
+    let mut failing = false;
+    loop {
+        let (l, d) = (log.clone(), dest.clone());
+        let sent = tokio::task::spawn_blocking(move || {
+            sansfilm_audit::syslog::send_pending(&l, &d, "sansfilm")
+        })
+        .await;
+        match sent {
+            Ok(Ok(n)) => {
+                if failing || n > 0 {
+                    tracing::debug!(records = n, destination = %dest, "audit records sent");
+                }
+                failing = false;
+            }
+            Ok(Err(e)) if !failing => {
+                tracing::warn!(destination = %dest, "audit repository unreachable, keeping the backlog: {e}");
+                failing = true;
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
