@@ -10,7 +10,7 @@
 //! cargo build --release -p sansfilm
 //! cargo run --release -p sansfilm-benches --example store_load -- [INSTANCES] [SERVERS]
 //! ```
-//! SERVERS is a comma-separated subset of `sansfilm,dcmtk,orthanc` (default:
+//! SERVERS is a comma-separated subset of `sansfilm,sansfilm-noaudit,dcmtk,orthanc` (default:
 //! all three; DCMTK and Orthanc come from the Debian packages `dcmtk` and
 //! `orthanc`). Both are started with `TCP_NODELAY=1` in their environment.
 
@@ -57,10 +57,16 @@ fn sansfilm_bin() -> PathBuf {
 fn start(kind: &str, dir: &Path) -> Running {
     std::fs::create_dir_all(dir).unwrap();
     match kind {
-        "sansfilm" => {
+        "sansfilm" | "sansfilm-noaudit" => {
+            // The same server with its audit trail off, to measure what it costs.
+            let config = dir.join("sansfilm.toml");
+            let audit = if kind == "sansfilm" { "true" } else { "false" };
+            std::fs::write(&config, format!("[audit]\nenabled = {audit}\n")).unwrap();
             let mut child = Command::new(sansfilm_bin())
                 .args([
                     "serve",
+                    "--config",
+                    config.to_str().unwrap(),
                     "--data-dir",
                     dir.to_str().unwrap(),
                     "--port",
@@ -75,6 +81,7 @@ fn start(kind: &str, dir: &Path) -> Running {
                 .unwrap();
             let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
             let line = lines.next().unwrap().unwrap();
+            assert!(line.contains("listening on"), "{line}");
             let port = line
                 .split("listening on ")
                 .nth(1)
@@ -167,7 +174,14 @@ async fn main() {
     let servers: Vec<String> = args
         .get(2)
         .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|| vec!["sansfilm".into(), "dcmtk".into(), "orthanc".into()]);
+        .unwrap_or_else(|| {
+            vec![
+                "sansfilm".into(),
+                "sansfilm-noaudit".into(),
+                "dcmtk".into(),
+                "orthanc".into(),
+            ]
+        });
     let work = tempfile::tempdir().unwrap();
     let template = fixtures_dir().join("nema-wg04/CT1_UNC.dcm");
     let files = synth::write_distinct_copies(&template, &work.path().join("input"), n);
