@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite of sansfilm, after installing what the tests need:
-# DCMTK (storescu, findscu, echoscu: real peers) and cmake with apt-get, and
+# DCMTK (storescu, findscu, echoscu: real peers), rsyslog (an audit
+# repository) and cmake with apt-get, and
 # pynetdicom and the hl7 package (mllp_send)
 # in a virtual environment (.venv). Needs root or sudo for apt-get and for the
 # full-disk test, which mounts a small tmpfs.
@@ -13,6 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"

@@ -206,3 +206,142 @@ fn audit_verify_names_the_tampered_record_and_the_cut() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("truncated"), "{out}");
 }
+
+/// rsyslogd on a loopback TCP port, writing every message it receives to a file.
+struct Rsyslog {
+    child: std::process::Child,
+}
+
+impl Rsyslog {
+    fn start(dir: &std::path::Path, port: u16) -> Rsyslog {
+        let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("rsyslogd (Debian package rsyslog) must be installed: run the README's test command");
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{d}\")\nmodule(load=\"imtcp\")\n\
+                 input(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\")\n\
+                 template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+                 *.* action(type=\"omfile\" file=\"{d}/received.log\" template=\"raw\")\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .args([
+                "-n",
+                "-f",
+                conf.to_str().unwrap(),
+                "-i",
+                dir.join("rsyslog.pid").to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it listens.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Rsyslog { child }
+    }
+
+    fn stop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn received_seqs(dir: &std::path::Path) -> std::collections::BTreeSet<u64> {
+    let text = std::fs::read_to_string(dir.join("received.log")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split("seq=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn an_rsyslog_repository_receives_every_event_even_across_its_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = dir.path().join("collector");
+    std::fs::create_dir_all(&collector).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut rsyslog = Rsyslog::start(&collector, port);
+    let config = dir.path().join("sansfilm.toml");
+    std::fs::write(
+        &config,
+        format!("[audit]\nsyslog = \"tcp://127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let copies = sansfilm_benches::synth::write_distinct_copies(
+        &fixtures().join("pydicom/MR_small.dcm"),
+        &dir.path().join("copies"),
+        40,
+    );
+    let send = |files: &[std::path::PathBuf]| {
+        let mut args = vec![
+            "send".to_string(),
+            "127.0.0.1".into(),
+            server.port.to_string(),
+        ];
+        args.extend(files.iter().map(|p| p.to_string_lossy().into_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(sansfilm(&args).0, 0);
+    };
+    let wait_for = |n: u64| {
+        for _ in 0..150 {
+            if received_seqs(&collector).range(1..=n).count() as u64 == n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    send(&copies[..20]);
+    assert!(
+        wait_for(21),
+        "first events: {:?}",
+        received_seqs(&collector)
+    );
+    // The repository goes down; the archive goes on and keeps the backlog.
+    rsyslog.stop();
+    send(&copies[20..]);
+    std::thread::sleep(Duration::from_secs(3));
+    let rsyslog2 = Rsyslog::start(&collector, port);
+    assert!(
+        wait_for(41),
+        "after restart: {:?}",
+        received_seqs(&collector)
+    );
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
+    drop(rsyslog2);
+    let head = AuditLog::open(&data, None)
+        .unwrap()
+        .head()
+        .unwrap()
+        .unwrap();
+    let got = received_seqs(&collector);
+    // Everything the running server had recorded arrived (the stop event is
+    // written as the forwarder stops, and goes with the next start).
+    let missing: Vec<u64> = (1..head.seq).filter(|s| !got.contains(s)).collect();
+    assert!(missing.is_empty(), "missing {missing:?} of {}", head.seq);
+}

@@ -31,10 +31,14 @@ pub fn syslog_line(record: &Record, host: &str, app: &str) -> String {
         4
     };
     let pri = 10 * 8 + severity;
+    // The record's sequence number travels as structured data (SD-ID under
+    // the documentation enterprise number 32473), so a repository can tell a
+    // resent record from a new one and see that none is missing.
     format!(
-        "<{pri}>1 {} {host} {app} {} IHE+RFC-3881 - {}",
+        "<{pri}>1 {} {host} {app} {} IHE+RFC-3881 [sansfilm@32473 seq=\"{}\"] {}",
         record.time,
         std::process::id(),
+        record.seq,
         audit_message(record, &format!("{app}@{host}"))
     )
 }
@@ -108,7 +112,15 @@ pub fn send_pending(log: &AuditLog, dest: &Destination, app: &str) -> Result<usi
                     buf.extend_from_slice(line.as_bytes());
                 }
                 s.write_all(&buf).and_then(|_| s.flush()).map_err(io)?;
+                // Plain syslog over TCP has no acknowledgement: close our side
+                // and wait for the collector to close its own, which it does
+                // once it has read everything. Only then does the cursor move;
+                // a collector that dies meanwhile makes the batch go again.
                 s.shutdown(std::net::Shutdown::Write).map_err(io)?;
+                s.set_read_timeout(Some(Duration::from_secs(30)))
+                    .map_err(io)?;
+                let mut rest = Vec::new();
+                std::io::Read::read_to_end(&mut s, &mut rest).map_err(io)?;
             }
         }
         log.set_export_cursor(&key, last)?;

@@ -31,6 +31,10 @@ fn every_kind_gives_a_well_formed_audit_message() {
     for r in log.records(&Filter::default()).unwrap() {
         let line = syslog_line(&r, "host", "sansfilm");
         assert!(line.starts_with("<85>1 "), "{line}");
+        assert!(
+            line.contains(&format!("[sansfilm@32473 seq=\"{}\"]", r.seq)),
+            "{line}"
+        );
         let xml = &line[line.find("<?xml").unwrap()..];
         assert!(
             xml.contains(&format!("csd-code=\"{}\"", r.event.kind.code())),
