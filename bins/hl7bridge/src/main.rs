@@ -76,6 +76,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(data_dir = %config.data_dir.display(), "hl7bridge listening on {local}");
     println!("hl7bridge listening on {local}");
     sansfilm_services::audit::application(audit.as_ref(), "hl7bridge", true);
+    sansfilm_services::audit::configuration(audit.as_ref(), &config, "hl7bridge");
     let config = Arc::new(config);
     sansfilm_services::run_hl7(listener, config, store, audit.clone(), shutdown::signal()).await?;
     sansfilm_services::audit::application(audit.as_ref(), "hl7bridge", false);

@@ -62,6 +62,16 @@ pub fn verify(config: &Config, checkpoint: Option<&str>) -> anyhow::Result<ExitC
             "the audit trail has been tampered with ({} problems)",
             report.problems.len()
         );
+        let first = report
+            .problems
+            .first()
+            .map(|p| p.what.clone())
+            .unwrap_or_default();
+        sansfilm_services::audit::alert(
+            &log,
+            "tampering detected",
+            format!("audit trail: {first}"),
+        );
         Ok(ExitCode::from(1))
     }
 }

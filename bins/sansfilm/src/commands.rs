@@ -40,6 +40,7 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     println!("sansfilm HL7 listening on {hl7_local}");
     let audit = sansfilm_services::audit::open(&config)?;
     sansfilm_services::audit::application(audit.as_ref(), "sansfilm serve", true);
+    sansfilm_services::audit::configuration(audit.as_ref(), &config, "sansfilm serve");
     let config = Arc::new(config);
     run_everything(
         dicom,
@@ -189,6 +190,19 @@ pub fn verify(config: &Config, repair: bool) -> anyhow::Result<ExitCode> {
         orphans_left
     );
     let clean = report.corrupt.is_empty() && report.missing.is_empty() && orphans_left == 0;
+    if !report.corrupt.is_empty() || !report.missing.is_empty() {
+        if let Ok(Some(log)) = sansfilm_services::audit::open(config) {
+            sansfilm_services::audit::alert(
+                &log,
+                "archive integrity",
+                format!(
+                    "{} corrupt, {} missing files",
+                    report.corrupt.len(),
+                    report.missing.len()
+                ),
+            );
+        }
+    }
     Ok(if clean {
         ExitCode::SUCCESS
     } else {

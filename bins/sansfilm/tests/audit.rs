@@ -115,7 +115,17 @@ fn stores_queries_and_hl7_produce_exactly_the_expected_events() {
     let orders = count(EventKind::OrderRecord);
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].event.accession, "ACC77");
-    let alerts = count(EventKind::SecurityAlert);
+    let all_alerts = count(EventKind::SecurityAlert);
+    assert!(
+        all_alerts
+            .iter()
+            .any(|r| r.event.subtype == "configuration"),
+        "first start records the configuration"
+    );
+    let alerts: Vec<_> = all_alerts
+        .into_iter()
+        .filter(|r| r.event.subtype == "association refused")
+        .collect();
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].event.participants[0].id, "INTRUDER");
     assert_eq!(
@@ -180,20 +190,32 @@ fn audit_verify_names_the_tampered_record_and_the_cut() {
         .unwrap()
         .to_string();
     let conn = rusqlite::Connection::open(data.join("audit.sqlite")).unwrap();
-    conn.execute(
-        "UPDATE audit_log SET event = replace(event, 'CT_small', 'XX') WHERE seq = 2",
-        [],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE audit_log SET event = replace(event, '\"received\"', '\"sent\"') WHERE seq = 2",
-        [],
-    )
-    .unwrap();
+    // Record 1 is the start, 2 the configuration, 3 the store.
+    let changed = conn
+        .execute(
+            "UPDATE audit_log SET event = replace(event, '\"received\"', '\"sent\"') WHERE seq = 3",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
     let (code, out, _) = sansfilm(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("record 2 was altered"), "{out}");
-    conn.execute("DELETE FROM audit_log WHERE seq >= 2", [])
+    assert!(out.contains("record 3 was altered"), "{out}");
+    // Finding it is itself recorded, as a Security Alert.
+    let log = AuditLog::open(&data, None).unwrap();
+    let alerts = log
+        .records(&Filter {
+            kind: Some(EventKind::SecurityAlert),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|r| r.event.subtype == "tampering detected"),
+        "{alerts:?}"
+    );
+    conn.execute("DELETE FROM audit_log WHERE seq >= 3", [])
         .unwrap();
     let (code, out, _) = sansfilm(&[
         "audit",

@@ -79,6 +79,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(), "storescp listening on {local}");
     println!("storescp listening on {local} as {}", config.dicom.ae_title);
     sansfilm_services::audit::application(audit.as_ref(), "storescp", true);
+    sansfilm_services::audit::configuration(audit.as_ref(), &config, "storescp");
     run_storage_scp(
         listener,
         Arc::new(config),

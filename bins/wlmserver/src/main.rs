@@ -83,6 +83,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         config.dicom.ae_title
     );
     sansfilm_services::audit::application(audit.as_ref(), "wlmserver", true);
+    sansfilm_services::audit::configuration(audit.as_ref(), &config, "wlmserver");
     run_worklist_scp(
         listener,
         Arc::new(config),

@@ -47,6 +47,60 @@ pub fn open(config: &crate::Config) -> sansfilm_audit::Result<Option<AuditLog>> 
     AuditLog::open(&config.data_dir, config.audit.key_file.as_deref()).map(Some)
 }
 
+/// Records a Security Alert when the effective configuration differs from the
+/// one the last service started with.
+pub fn configuration(log: Option<&AuditLog>, config: &crate::Config, service: &str) {
+    use sha2::Digest;
+    let Some(log) = log else { return };
+    let text = toml::to_string(config).unwrap_or_default();
+    let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let marker = format!("configuration sha256={digest}");
+    let last = log
+        .records(&sansfilm_audit::Filter {
+            kind: Some(EventKind::SecurityAlert),
+            ..Default::default()
+        })
+        .ok()
+        .and_then(|r| {
+            r.into_iter()
+                .rev()
+                .find(|r| r.event.subtype == "configuration")
+                .map(|r| r.event.detail)
+        });
+    if last.as_deref() == Some(marker.as_str()) {
+        return;
+    }
+    let event = AuditEvent::new(
+        EventKind::SecurityAlert,
+        "configuration",
+        Action::Update,
+        Outcome::Success,
+    )
+    .participant(service, host(), true)
+    .detail(marker);
+    if let Err(e) = log.append(event) {
+        tracing::error!("cannot audit the configuration: {e}");
+    }
+}
+
+/// Records a Security Alert found by a check (tampering, corrupt files).
+pub fn alert(log: &AuditLog, what: &str, detail: String) {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into());
+    let event = AuditEvent::new(
+        EventKind::SecurityAlert,
+        what,
+        Action::Execute,
+        Outcome::SeriousFailure,
+    )
+    .participant(user, host(), true)
+    .detail(detail);
+    if let Err(e) = log.append(event) {
+        tracing::error!("cannot audit the alert: {e}");
+    }
+}
+
 /// Records the start or stop of a service, and writes the head of the chain
 /// to the service log as a checkpoint.
 pub fn application(log: Option<&AuditLog>, service: &str, started: bool) {
