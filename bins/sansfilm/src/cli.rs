@@ -188,13 +188,6 @@ pub struct Common {
 
 impl Common {
     pub fn load(&self) -> Result<sansfilm_services::Config, sansfilm_services::ConfigError> {
-        let mut config = match &self.config {
-            Some(path) => sansfilm_services::Config::from_file(path)?,
-            None => sansfilm_services::Config::default(),
-        };
-        if let Some(dir) = &self.data_dir {
-            config.data_dir = dir.clone();
-        }
-        Ok(config)
+        sansfilm_services::Config::load(self.config.as_deref(), self.data_dir.as_deref())
     }
 }

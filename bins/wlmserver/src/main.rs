@@ -53,13 +53,7 @@ fn main() -> ExitCode {
 }
 
 fn load_config(args: &Args) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
-    if let Some(dir) = &args.data_dir {
-        config.data_dir = dir.clone();
-    }
+    let mut config = Config::load(args.config.as_deref(), args.data_dir.as_deref())?;
     if let Some(port) = args.port {
         config.wlmserver.port = port;
     }

@@ -142,6 +142,20 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The configuration a binary runs with: the file given with `--config`
+    /// (or the embedded defaults), then `--data-dir` if given. Call
+    /// [`validate`](Self::validate) after applying the other options.
+    pub fn load(path: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = data_dir {
+            config.data_dir = dir.to_path_buf();
+        }
+        Ok(config)
+    }
+
     /// Reads and checks a configuration file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
