@@ -272,6 +272,15 @@ impl Incoming {
             .map_err(|e| Error::io(&self.tmp_path, e))
     }
 
+    /// The keys of the data set received so far (flushed, not yet made
+    /// durable): lets a caller start its own durable bookkeeping (an audit
+    /// record) while [`commit`](Self::commit) does the archive's.
+    pub fn summary(&mut self) -> Result<InstanceSummary> {
+        let file = self.file.as_mut().expect("file is open until commit");
+        file.flush().map_err(|e| Error::io(&self.tmp_path, e))?;
+        Ok(InstanceSummary::from_file(&self.tmp_path)?)
+    }
+
     /// Makes the instance durable and indexed, or fails and leaves nothing.
     /// Blocking I/O: call from a blocking thread.
     pub fn commit(mut self) -> Result<StoreOutcome> {

@@ -125,6 +125,27 @@ impl VerifyReport {
     }
 }
 
+/// An append under way (see [`AuditLog::submit`]).
+#[derive(Debug)]
+pub struct Pending {
+    wait: mpsc::Receiver<Result<Vec<Checkpoint>>>,
+    sent: bool,
+}
+
+impl Pending {
+    /// Waits until the record is durable.
+    pub fn wait(self) -> Result<Checkpoint> {
+        if !self.sent {
+            return Err(Error::Unavailable("audit writer stopped".into()));
+        }
+        self.wait
+            .recv()
+            .map_err(|_| Error::Unavailable("audit writer stopped".into()))??
+            .pop()
+            .ok_or_else(|| Error::Unavailable("no record written".into()))
+    }
+}
+
 /// Filters for [`AuditLog::records`].
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -202,6 +223,15 @@ impl AuditLog {
         let mut v = self.append_all(vec![event])?;
         v.pop()
             .ok_or_else(|| Error::Unavailable("no record written".into()))
+    }
+
+    /// Starts appending an event and returns at once; [`Pending::wait`]
+    /// returns when it is durable. Lets a caller overlap its own fsyncs with
+    /// the log's.
+    pub fn submit(&self, event: AuditEvent) -> Pending {
+        let (reply, wait) = mpsc::sync_channel(1);
+        let sent = self.writer.send((vec![event], reply)).is_ok();
+        Pending { wait, sent }
     }
 
     /// Appends an event without waiting for it to be on disk (for callers on

@@ -2,6 +2,7 @@
 
 use sansfilm_archive::{Archive, FailureKind, Incoming, IncomingMeta, StoreOutcome};
 use sansfilm_audit::event::{Action, EventKind, Outcome};
+use sansfilm_audit::log::Pending;
 use sansfilm_audit::{AuditEvent, AuditLog};
 use sansfilm_dimse::{Failure, StoreContext, StoreService, StoreSink, Stored, status};
 
@@ -51,7 +52,33 @@ struct Auditor {
 }
 
 impl Auditor {
-    /// Records the transfer; a success is only sent once this is on disk.
+    fn event(&self, outcome: Outcome, patient: &str, study: &str, detail: &str) -> AuditEvent {
+        let host = self
+            .ctx
+            .peer
+            .map(|p| p.ip().to_string())
+            .unwrap_or_default();
+        AuditEvent::new(
+            EventKind::InstancesTransferred,
+            "received",
+            Action::Create,
+            outcome,
+        )
+        .participant(self.ctx.calling_ae.clone(), host, true)
+        .participant(self.ctx.called_ae.clone(), "", false)
+        .patient(patient)
+        .study(study)
+        .instances(1)
+        .detail(detail)
+    }
+
+    /// Starts recording the transfer (`None` when auditing is off).
+    fn submit(&self, outcome: Outcome, patient: &str, study: &str) -> Option<Pending> {
+        let log = self.log.as_ref()?;
+        Some(log.submit(self.event(outcome, patient, study, "")))
+    }
+
+    /// Records the transfer and waits until it is durable.
     fn record(
         &self,
         outcome: Outcome,
@@ -60,29 +87,12 @@ impl Auditor {
         detail: &str,
     ) -> Result<(), Failure> {
         let Some(log) = &self.log else { return Ok(()) };
-        let event = AuditEvent::new(
-            EventKind::InstancesTransferred,
-            "received",
-            Action::Create,
-            outcome,
-        )
-        .participant(
-            self.ctx.calling_ae.clone(),
-            self.ctx
-                .peer
-                .map(|p| p.ip().to_string())
-                .unwrap_or_default(),
-            true,
-        )
-        .participant(self.ctx.called_ae.clone(), "", false)
-        .patient(patient)
-        .study(study)
-        .instances(1)
-        .detail(detail);
-        log.append(event).map(|_| ()).map_err(|e| {
-            tracing::error!("audit trail unavailable: {e}");
-            Failure::out_of_resources(format!("audit trail unavailable: {e}"))
-        })
+        log.append(self.event(outcome, patient, study, detail))
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::error!("audit trail unavailable: {e}");
+                Failure::out_of_resources(format!("audit trail unavailable: {e}"))
+            })
     }
 }
 
@@ -92,30 +102,44 @@ impl StoreSink for ArchiveSink {
     }
 
     fn finish(self: Box<Self>) -> Result<Stored, Failure> {
-        let ArchiveSink { incoming, auditor } = *self;
-        let outcome = match incoming.commit() {
+        let ArchiveSink {
+            mut incoming,
+            auditor,
+        } = *self;
+        // The audit record is written while the archive makes the instance
+        // durable: both fsyncs overlap instead of adding up.
+        let pending = match incoming.summary() {
+            Ok(s) => auditor.submit(Outcome::Success, &s.patient.patient_id, &s.study.study_uid),
+            Err(_) => None,
+        };
+        let outcome = incoming.commit();
+        let audited = pending.map(Pending::wait);
+        let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {
+                // A success record may already be on disk: the failure follows it.
                 let _ = auditor.record(Outcome::MinorFailure, "", "", &e.to_string());
                 return Err(to_failure(e));
             }
         };
-        match &outcome {
-            StoreOutcome::Stored { summary, .. } | StoreOutcome::Conflict { summary, .. } => {
-                auditor.record(
-                    Outcome::Success,
-                    &summary.patient.patient_id,
-                    &summary.study.study_uid,
-                    "",
-                )?;
+        match audited {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::error!("audit trail unavailable: {e}");
+                return Err(Failure::out_of_resources(format!(
+                    "audit trail unavailable: {e}"
+                )));
             }
-            StoreOutcome::Duplicate { path } => {
-                auditor.record(
-                    Outcome::Success,
-                    "",
-                    "",
-                    &format!("identical resend of {}", path.display()),
-                )?;
+            None => {
+                let (patient, study) = match &outcome {
+                    StoreOutcome::Stored { summary, .. }
+                    | StoreOutcome::Conflict { summary, .. } => (
+                        summary.patient.patient_id.clone(),
+                        summary.study.study_uid.clone(),
+                    ),
+                    StoreOutcome::Duplicate { .. } => (String::new(), String::new()),
+                };
+                auditor.record(Outcome::Success, &patient, &study, "")?;
             }
         }
         match outcome {
