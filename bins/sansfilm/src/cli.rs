@@ -94,6 +94,19 @@ pub enum Command {
         #[command(subcommand)]
         command: Hl7Command,
     },
+    /// Transcode one DICOM file. RLE Lossless output is decoded again and
+    /// compared bit for bit with the original before it is written; on any
+    /// difference nothing is written and the exit status is 1.
+    Transcode {
+        /// Target: `rle` (RLE Lossless) or `explicit` (decoded, Explicit VR
+        /// Little Endian). JPEG 2000 and JPEG-LS are coming with the codec work.
+        #[arg(long, value_enum)]
+        to: TranscodeTarget,
+        /// Input file.
+        input: PathBuf,
+        /// Output file.
+        output: PathBuf,
+    },
     /// Show what the archive holds.
     Status {
         #[command(flatten)]
@@ -190,4 +203,13 @@ impl Common {
     pub fn load(&self) -> Result<sansfilm_services::Config, sansfilm_services::ConfigError> {
         sansfilm_services::Config::load(self.config.as_deref(), self.data_dir.as_deref())
     }
+}
+
+/// Targets of `sansfilm transcode`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TranscodeTarget {
+    /// RLE Lossless (1.2.840.10008.1.2.5).
+    Rle,
+    /// Explicit VR Little Endian, uncompressed.
+    Explicit,
 }

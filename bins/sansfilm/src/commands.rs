@@ -396,3 +396,35 @@ fn split_messages(bytes: &[u8]) -> Vec<&[u8]> {
         .map(|(n, &s)| &bytes[s..starts.get(n + 1).copied().unwrap_or(bytes.len())])
         .collect()
 }
+
+/// `sansfilm transcode`.
+pub fn transcode(
+    to: crate::cli::TranscodeTarget,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    use sansfilm_codec::transcode::{Target, transcode};
+    let original =
+        dicom_object::open_file(input).with_context(|| format!("{}", input.display()))?;
+    let target = match to {
+        crate::cli::TranscodeTarget::Rle => Target::Rle,
+        crate::cli::TranscodeTarget::Explicit => Target::Explicit,
+    };
+    let started = std::time::Instant::now();
+    let result = transcode(&original, target).with_context(|| format!("{}", input.display()))?;
+    result
+        .write_to_file(output)
+        .with_context(|| format!("{}", output.display()))?;
+    let before = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    let after = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "{} -> {}: {} -> {} bytes (ratio {:.2}) in {:.0} ms, verified",
+        input.display(),
+        output.display(),
+        before,
+        after,
+        before as f64 / after.max(1) as f64,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(ExitCode::SUCCESS)
+}

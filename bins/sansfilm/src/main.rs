@@ -97,6 +97,7 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|c| commands::hl7_replay(&c, &files)),
+        Command::Transcode { to, input, output } => commands::transcode(to, &input, &output),
         Command::Status { common } => common
             .load()
             .map_err(Into::into)
