@@ -177,8 +177,10 @@ pub fn export(
 ) -> anyhow::Result<ExitCode> {
     let log = open(config)?;
     if let Some(dest) = to {
-        let dest: sansfilm_audit::syslog::Destination =
-            dest.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let dest = config
+            .audit
+            .destination(dest)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let n = sansfilm_audit::syslog::send_pending(&log, &dest, "sansfilm")?;
         println!("sent {n} records to {dest}");
         used(&log, "export");

@@ -94,3 +94,80 @@ fn tcp_export_keeps_the_backlog_while_the_collector_is_down() {
         "octet counting"
     );
 }
+
+/// A CA, a repository certificate for `localhost`, and a node certificate,
+/// written as PEM files.
+fn pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    for (name, san) in [("server", "localhost"), ("node", "sansfilm.local")] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![san.to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+#[test]
+fn tls_export_with_mutual_authentication() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (_d, log) = sample_log();
+    let pki_dir = tempfile::tempdir().unwrap();
+    pki(pki_dir.path());
+    let p = |n: &str| pki_dir.path().join(n);
+    // The repository: requires a client certificate signed by the CA.
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(p("ca.pem")).unwrap())
+        .unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .build()
+            .unwrap();
+    let server_config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![CertificateDer::from_pem_file(p("server.pem")).unwrap()],
+                PrivateKeyDer::from_pem_file(p("server.key")).unwrap(),
+            )
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let (sock, _) = listener.accept().unwrap();
+        let conn = rustls::ServerConnection::new(server_config).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        let mut all = Vec::new();
+        let _ = tls.read_to_end(&mut all);
+        tls.conn.send_close_notify();
+        let _ = std::io::Write::flush(&mut tls);
+        String::from_utf8(all).unwrap()
+    });
+    let client = sansfilm_audit::syslog::TlsClient::new(
+        &p("ca.pem"),
+        Some((&p("node.pem"), &p("node.key"))),
+    )
+    .unwrap();
+    let dest = Destination::parse(&format!("tls://localhost:{port}"), Some(client)).unwrap();
+    assert_eq!(send_pending(&log, &dest, "sansfilm").unwrap(), 9);
+    let received = reader.join().unwrap();
+    assert_eq!(received.matches("<AuditMessage>").count(), 9);
+    // Without a CA, tls:// is refused with a clear message.
+    assert!(
+        Destination::parse("tls://localhost:1", None)
+            .unwrap_err()
+            .contains("CA")
+    );
+}

@@ -27,6 +27,34 @@ pub struct AuditConfig {
     /// Audit repository receiving the records: `udp://HOST:PORT` or
     /// `tcp://HOST:PORT` (RFC 5424 syslog, DICOM audit messages).
     pub syslog: Option<String>,
+    /// For `tls://`: the CA certificate (PEM) that signed the repository's.
+    pub syslog_ca: Option<std::path::PathBuf>,
+    /// For `tls://` with mutual authentication: this node's certificate (PEM).
+    pub syslog_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of `syslog_cert`.
+    pub syslog_key: Option<std::path::PathBuf>,
+}
+
+impl AuditConfig {
+    /// The repository destination of `url` with this configuration's TLS
+    /// settings.
+    pub fn destination(&self, url: &str) -> Result<Destination, String> {
+        let tls = match &self.syslog_ca {
+            Some(ca) => {
+                let identity = match (&self.syslog_cert, &self.syslog_key) {
+                    (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+                    (None, None) => None,
+                    _ => return Err("audit.syslog_cert and audit.syslog_key go together".into()),
+                };
+                Some(
+                    sansfilm_audit::syslog::TlsClient::new(ca, identity)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            None => None,
+        };
+        Destination::parse(url, tls)
+    }
 }
 
 impl Default for AuditConfig {
@@ -35,6 +63,9 @@ impl Default for AuditConfig {
             enabled: true,
             key_file: None,
             syslog: None,
+            syslog_ca: None,
+            syslog_cert: None,
+            syslog_key: None,
         }
     }
 }
@@ -272,10 +303,11 @@ pub fn hl7_hook(log: AuditLog) -> sansfilm_hl7::server::OnProcessed {
 /// until `stop`; a repository that is down gets the backlog when it returns.
 pub async fn forward_to_syslog(
     log: AuditLog,
+    config: AuditConfig,
     destination: String,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let dest: Destination = match destination.parse() {
+    let dest: Destination = match config.destination(&destination) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("audit.syslog: {e}");

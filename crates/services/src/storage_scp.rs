@@ -107,6 +107,7 @@ pub async fn run_everything(
     let forwarder = match (&audit, &config.audit.syslog) {
         (Some(log), Some(dest)) => Some(tokio::spawn(crate::audit::forward_to_syslog(
             log.clone(),
+            config.audit.clone(),
             dest.clone(),
             stop.clone(),
         ))),
