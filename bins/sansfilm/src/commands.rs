@@ -224,6 +224,30 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
         c.bytes as f64 / 1e6,
         c.conflicts
     );
+    if config
+        .data_dir
+        .join(sansfilm_worklist::store::WORKLIST_FILE)
+        .exists()
+    {
+        let wl = WorklistStore::open(&config.data_dir)?;
+        println!(
+            "worklist: {} entries, {} HL7 messages journaled",
+            wl.len()?,
+            wl.journal_len()?
+        );
+    }
+    if config
+        .data_dir
+        .join(sansfilm_audit::log::AUDIT_FILE)
+        .exists()
+    {
+        let log =
+            sansfilm_audit::AuditLog::open(&config.data_dir, config.audit.key_file.as_deref())?;
+        match log.head()? {
+            Some(head) => println!("audit trail: head {head} (write it down as a checkpoint)"),
+            None => println!("audit trail: empty"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -135,6 +135,14 @@ fn stores_queries_and_hl7_produce_exactly_the_expected_events() {
     );
     assert!(server.log_text().contains("audit checkpoint"));
 
+    let (code, out, _) = sansfilm(&["status", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("500 instances")
+            && out.contains("worklist: 1 entries, 2 HL7 messages")
+            && out.contains("audit trail: head"),
+        "{out}"
+    );
     let (code, out, _) = sansfilm(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     let (code, out, _) = sansfilm(&[
