@@ -180,72 +180,36 @@ impl WorklistStore {
     }
 
     /// Sets the step status of every entry of an accession number (CA/DC:
-    /// DISCONTINUED; done: COMPLETED). Returns how many entries changed.
+    /// DISCONTINUED; done: COMPLETED). Returns how many entries changed (0
+    /// for an unknown accession; [`Command::SetOrderStatus`] refuses that).
     pub fn set_status_by_accession(&self, accession: &str, new_status: &str) -> Result<usize> {
-        let entries = self.by_accession(accession)?;
-        self.with(|c| {
-            let tx = c.transaction()?;
-            for (id, mut item) in entries.iter().cloned() {
-                item.status = new_status.to_string();
-                tx.execute("DELETE FROM mwl_items WHERE id = ?1", [id])?;
-                insert_with_id(&tx, Some(id), &item)?;
-            }
-            tx.commit()?;
-            Ok(entries.len())
-        })
+        self.in_transaction(|tx| set_status_in(tx, accession, new_status))
     }
 
-    /// Updates the demographics of a patient in every entry of theirs.
-    /// Returns how many entries changed.
+    /// Changes every entry of a patient with `f` (their demographics, say),
+    /// in one transaction. Returns how many entries changed.
     pub fn update_patient(
         &self,
         patient_id: &str,
         issuer: &str,
         f: impl Fn(&mut WorklistItem),
     ) -> Result<usize> {
-        let entries = self.select(
-            "WHERE patient_id = ?1 AND issuer = ?2",
-            vec![
-                SqlValue::from(patient_id.to_string()),
-                SqlValue::from(issuer.to_string()),
-            ],
-        )?;
-        self.rewrite(entries, f)
-    }
-
-    /// Moves every entry of patient `from` to patient `into`, whose identity
-    /// and demographics they take (HL7 A40 merge). Returns how many moved.
-    pub fn merge_patients(&self, from: (&str, &str), into: &WorklistItem) -> Result<usize> {
-        let entries = self.select(
-            "WHERE patient_id = ?1 AND issuer = ?2",
-            vec![
-                SqlValue::from(from.0.to_string()),
-                SqlValue::from(from.1.to_string()),
-            ],
-        )?;
-        self.rewrite(entries, |item| {
-            item.patient_id = into.patient_id.clone();
-            item.issuer = into.issuer.clone();
-            item.patient_name = into.patient_name.clone();
-            item.birth_date = into.birth_date.clone();
-            item.sex = into.sex.clone();
+        self.in_transaction(|tx| {
+            let entries =
+                entries_where(tx, "patient_id = ?1 AND issuer = ?2", &[patient_id, issuer])?;
+            rewrite_in(tx, entries, f)
         })
     }
 
-    fn rewrite(
+    fn in_transaction<T>(
         &self,
-        entries: Vec<(i64, WorklistItem)>,
-        f: impl Fn(&mut WorklistItem),
-    ) -> Result<usize> {
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         self.with(|c| {
-            let tx = c.transaction()?;
-            for (id, mut item) in entries.iter().cloned() {
-                f(&mut item);
-                tx.execute("DELETE FROM mwl_items WHERE id = ?1", [id])?;
-                insert_with_id(&tx, Some(id), &item)?;
-            }
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
             tx.commit()?;
-            Ok(entries.len())
+            Ok(out)
         })
     }
 
@@ -606,6 +570,16 @@ fn rewrite_in(
     Ok(n)
 }
 
+/// Sets the status of every step of an order; returns how many.
+fn set_status_in(
+    tx: &rusqlite::Transaction<'_>,
+    accession: &str,
+    new_status: &str,
+) -> Result<usize> {
+    let entries = entries_where(tx, "accession = ?1", &[accession])?;
+    rewrite_in(tx, entries, |i| i.status = new_status.to_string())
+}
+
 fn reject(kind: RejectionKind, reason: String) -> Error {
     Error::Rejected(Rejection { reason, kind })
 }
@@ -731,14 +705,12 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, command: &Command) -> Result<()> {
             accession,
             status: new_status,
         } => {
-            let entries = entries_where(tx, "accession = ?1", &[accession])?;
-            if entries.is_empty() {
+            if set_status_in(tx, accession, new_status)? == 0 {
                 return Err(reject(
                     RejectionKind::UnknownKey,
                     format!("order {accession} is unknown"),
                 ));
             }
-            rewrite_in(tx, entries, |i| i.status = new_status.clone())?;
         }
     }
     Ok(())

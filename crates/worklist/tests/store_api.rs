@@ -241,7 +241,21 @@ fn create_update_cancel_complete_and_merge() {
     assert_eq!(found(&s, &all), vec!["A1", "A3"]);
     // Merge: P3's entries move to P1, with P1's demographics.
     let survivor = s.by_accession("A1").unwrap().remove(0).1;
-    assert_eq!(s.merge_patients(("P3", ""), &survivor).unwrap(), 1);
+    let into = sansfilm_worklist::Patient {
+        patient_id: survivor.patient_id.clone(),
+        issuer: survivor.issuer.clone(),
+        name: survivor.patient_name.clone(),
+        birth_date: survivor.birth_date.clone(),
+        sex: survivor.sex.clone(),
+    };
+    s.apply(
+        None,
+        &[sansfilm_worklist::Command::MergePatient {
+            from: ("P3".into(), "".into()),
+            into,
+        }],
+    )
+    .unwrap();
     let moved = s.by_accession("A3").unwrap().remove(0).1;
     assert_eq!(moved.patient_id, "P1");
     assert_eq!(moved.patient_name, "Dupont^Jean-Pierre");
