@@ -146,6 +146,7 @@ impl Archive {
             file_hash: Sha256::new(),
             content_hash: Sha256::new(),
             size: 0,
+            parsed: None,
         };
         let bytes = header.encode()?;
         incoming.write_raw(&bytes)?;
@@ -250,11 +251,15 @@ pub struct Incoming {
     file_hash: Sha256,
     content_hash: Sha256,
     size: u64,
+    /// Keys parsed by [`Incoming::summary`], reused by `commit` unless more
+    /// bytes were written since.
+    parsed: Option<InstanceSummary>,
 }
 
 impl Incoming {
     /// Appends data set bytes, as received in the negotiated transfer syntax.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.parsed = None;
         self.content_hash.update(data);
         self.write_raw(data)
     }
@@ -278,7 +283,9 @@ impl Incoming {
     pub fn summary(&mut self) -> Result<InstanceSummary> {
         let file = self.file.as_mut().expect("file is open until commit");
         file.flush().map_err(|e| Error::io(&self.tmp_path, e))?;
-        Ok(InstanceSummary::from_file(&self.tmp_path)?)
+        let summary = InstanceSummary::from_file(&self.tmp_path)?;
+        self.parsed = Some(summary.clone());
+        Ok(summary)
     }
 
     /// Makes the instance durable and indexed, or fails and leaves nothing.
@@ -291,7 +298,11 @@ impl Incoming {
         file.sync_all().map_err(|e| Error::io(&self.tmp_path, e))?;
         drop(file);
 
-        let mut summary = InstanceSummary::from_file(&self.tmp_path)?;
+        // Parsed once: `summary()` may already have done it.
+        let mut summary = match self.parsed.take() {
+            Some(s) => s,
+            None => InstanceSummary::from_file(&self.tmp_path)?,
+        };
         summary.transfer_syntax = self.meta.transfer_syntax.clone();
         check_agrees(
             "SOPClassUID",
