@@ -174,12 +174,7 @@ fn malformed_pdu_aborts_that_association_only() {
 #[test]
 fn non_storage_and_unknown_sop_classes_are_refused_at_negotiation() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sansfilm.toml");
-    std::fs::write(&config, "[dicom]\naccept_private_sop_classes = false\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let server = Server::with_config(dir.path(), "[dicom]\naccept_private_sop_classes = false\n");
     rt().block_on(async {
         let assoc = ClientAssociationOptions::new()
             .called_ae_title("SANSFILM")
@@ -209,15 +204,9 @@ fn non_storage_and_unknown_sop_classes_are_refused_at_negotiation() {
 #[test]
 fn calling_ae_not_allowed_is_rejected_with_a_log_line() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sansfilm.toml");
-    std::fs::write(
-        &config,
+    let server = Server::with_config(
+        dir.path(),
         "[dicom.access]\nallow = [ { ae_title = \"CT01\" }, { ae_title = \"US01\", host = \"10.9.9.9\" } ]\n",
-    )
-    .unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
     );
     let echo = |aet: &str| {
         let out = dcmtk("echoscu")
@@ -256,12 +245,7 @@ fn calling_ae_not_allowed_is_rejected_with_a_log_line() {
 #[test]
 fn association_limit_rejects_transiently() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sansfilm.toml");
-    std::fs::write(&config, "[dicom]\nmax_associations = 1\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let server = Server::with_config(dir.path(), "[dicom]\nmax_associations = 1\n");
     rt().block_on(async {
         let opts = ClientAssociationOptions::new()
             .called_ae_title("SANSFILM")
@@ -517,4 +501,32 @@ fn bad_configuration_exits_2_with_a_clear_message() {
     let (code, _, err) = sansfilm(&["serve", "--config", config.to_str().unwrap(), "--port", "0"]);
     assert_eq!(code, 2);
     assert!(err.contains("ae_tittle"), "{err}");
+}
+
+#[test]
+fn a_silent_association_is_aborted_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(dir.path(), "[dicom]\nidle_timeout_secs = 1\n");
+    rt().block_on(async {
+        let mut assoc = ClientAssociationOptions::new()
+            .called_ae_title("SANSFILM")
+            .with_presentation_context("1.2.840.10008.1.1", vec!["1.2.840.10008.1.2"])
+            .establish_async(server.addr())
+            .await
+            .unwrap();
+        // Say nothing: the server gives up and aborts.
+        let answer = tokio::time::timeout(Duration::from_secs(10), assoc.receive())
+            .await
+            .unwrap();
+        assert!(
+            matches!(answer, Ok(Pdu::AbortRQ { .. }) | Err(_)),
+            "{answer:?}"
+        );
+        assert!(echo_ok(&server.addr()).await, "the server goes on");
+    });
+    assert!(
+        server.log_text().contains("idle timeout"),
+        "{}",
+        server.log_text()
+    );
 }

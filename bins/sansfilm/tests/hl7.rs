@@ -89,12 +89,7 @@ fn framed(m: &str) -> Vec<u8> {
 fn ris_order_reaches_the_modality_with_its_french_name_intact() {
     let dir = tempfile::tempdir().unwrap();
     // This RIS puts the scheduled station AE title in OBR-21: its own mapping.
-    let config = dir.path().join("sansfilm.toml");
-    std::fs::write(&config, "[hl7.senders.RIS]\nstation_ae = [\"OBR-21\"]\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let server = Server::with_config(dir.path(), "[hl7.senders.RIS]\nstation_ae = [\"OBR-21\"]\n");
     let out = mllp_send(
         server.hl7_port,
         &[ADT.to_string(), orm("ORM0001", "ACC1001", "MR_SALLE1")],
@@ -283,4 +278,30 @@ fn replay_applies_files_and_prints_each_ack() {
     assert_eq!(code, 0);
     assert!(out.contains("already applied"), "{out}");
     assert_eq!(store.journal_len().unwrap(), 2);
+}
+
+#[test]
+fn idle_and_oversized_connections_are_closed_and_nothing_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(
+        dir.path(),
+        "[hl7]\nidle_timeout_secs = 1\nmax_message_bytes = 4096\n",
+    );
+    // A connection that sends nothing is closed after the idle timeout.
+    let mut idle = TcpStream::connect(("127.0.0.1", server.hl7_port)).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0, "closed by the bridge");
+    // A message over the limit closes the connection without an ACK.
+    let big = orm("ORM0007", "ACC7007", "CT01") + &format!("NTE|1||{}\r", "x".repeat(8192));
+    let acks = raw_exchange(server.hl7_port, &framed(&big), 1);
+    assert!(acks.is_empty(), "{acks:?}");
+    let store = sansfilm_worklist::WorklistStore::open(&dir.path().join("data")).unwrap();
+    assert!(store.by_accession("ACC7007").unwrap().is_empty());
+    let log = server.log_text();
+    assert!(
+        log.contains("idle") && log.contains("larger than 4096"),
+        "{log}"
+    );
 }

@@ -24,6 +24,14 @@ impl Server {
         Self::start_bin(env!("CARGO_BIN_EXE_sansfilm"), &["serve"], data_dir, &args)
     }
 
+    /// Starts `sansfilm serve` on `dir/data` with the configuration `toml`
+    /// (written to `dir/sansfilm.toml`).
+    pub fn with_config(dir: &Path, toml: &str) -> Server {
+        let config = dir.join("sansfilm.toml");
+        std::fs::write(&config, toml).unwrap();
+        Self::start(&dir.join("data"), &["--config", config.to_str().unwrap()])
+    }
+
     /// Starts a binary that follows the server command-line contract.
     pub fn start_bin(bin: &str, verb: &[&str], data_dir: &Path, extra: &[&str]) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
