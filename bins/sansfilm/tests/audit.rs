@@ -172,6 +172,9 @@ fn stores_queries_and_hl7_produce_exactly_the_expected_events() {
         2,
         "{out}"
     );
+    let (code, out, _) = sansfilm(&["audit", "export", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_valid_audit_messages(&out);
 }
 
 #[test]

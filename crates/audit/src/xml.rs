@@ -1,5 +1,8 @@
 //! DICOM audit messages (PS3.15 A.5.1): the XML body of each exported record.
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
+
 use crate::event::EventKind;
 use crate::log::Record;
 
@@ -25,6 +28,33 @@ fn code(element: &str, value: &str, system: &str, text: &str) -> String {
         esc(value),
         esc(system),
         esc(text)
+    )
+}
+
+/// The schema (PS3.15 A.5.1) requires a name or a query in every participant
+/// object; the trail keeps identifiers only (no patient names: data
+/// minimisation), so objects other than queries carry an empty name.
+const UNNAMED: &str = "<ParticipantObjectName/>";
+
+/// A ParticipantObjectIdentification: its ID, type code and role, ID type
+/// (coded), name or query, and optional description, in schema order; an
+/// empty role is left out.
+fn object(
+    id: &str,
+    type_code: &str,
+    role: &str,
+    id_type: &str,
+    name_or_query: &str,
+    description: &str,
+) -> String {
+    let role = if role.is_empty() {
+        String::new()
+    } else {
+        format!(r#" ParticipantObjectTypeCodeRole="{role}""#)
+    };
+    format!(
+        r#"<ParticipantObjectIdentification ParticipantObjectID="{}" ParticipantObjectTypeCode="{type_code}"{role}>{id_type}{name_or_query}{description}</ParticipantObjectIdentification>"#,
+        esc(id)
     )
 }
 
@@ -111,108 +141,63 @@ pub fn audit_message(record: &Record, source_id: &str) -> String {
         esc(source_id)
     ));
     if !e.patient_id.is_empty() {
-        x.push_str(&format!(
-            r#"<ParticipantObjectIdentification ParticipantObjectID="{}" ParticipantObjectTypeCode="1" ParticipantObjectTypeCodeRole="1">"#,
-            esc(&e.patient_id)
-        ));
-        x.push_str(&code(
+        let id_type = code(
             "ParticipantObjectIDTypeCode",
             "2",
             "RFC-3881",
             "Patient Number",
-        ));
-        x.push_str("</ParticipantObjectIdentification>");
+        );
+        x.push_str(&object(&e.patient_id, "1", "1", &id_type, UNNAMED, ""));
     }
     for uid in &e.study_uids {
-        x.push_str(&format!(
-            r#"<ParticipantObjectIdentification ParticipantObjectID="{}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">"#,
-            esc(uid)
-        ));
-        x.push_str(&code(
+        let id_type = code(
             "ParticipantObjectIDTypeCode",
             "110180",
             "DCM",
             "Study Instance UID",
-        ));
+        );
+        let mut description = String::new();
         if !e.accession.is_empty() || e.instances > 0 {
-            x.push_str("<ParticipantObjectDescription>");
+            description.push_str("<ParticipantObjectDescription>");
             if !e.accession.is_empty() {
-                x.push_str(&format!(r#"<Accession Number="{}"/>"#, esc(&e.accession)));
+                description.push_str(&format!(r#"<Accession Number="{}"/>"#, esc(&e.accession)));
             }
             if e.instances > 0 {
-                x.push_str(&format!(
-                    r#"<SOPClass UID="" NumberOfInstances="{}"/>"#,
+                description.push_str(&format!(
+                    r#"<SOPClass NumberOfInstances="{}"/>"#,
                     e.instances
                 ));
             }
-            x.push_str("</ParticipantObjectDescription>");
+            description.push_str("</ParticipantObjectDescription>");
         }
-        x.push_str("</ParticipantObjectIdentification>");
+        x.push_str(&object(uid, "2", "3", &id_type, UNNAMED, &description));
     }
     if e.kind == EventKind::Query && !e.query.is_empty() {
-        x.push_str(r#"<ParticipantObjectIdentification ParticipantObjectID="1.2.840.10008.5.1.4.31" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="3">"#);
-        x.push_str(&code(
+        let id_type = code(
             "ParticipantObjectIDTypeCode",
             "110181",
             "DCM",
             "SOP Class UID",
-        ));
-        x.push_str(&format!(
+        );
+        let query = format!(
             "<ParticipantObjectQuery>{}</ParticipantObjectQuery>",
-            base64(e.query.as_bytes())
+            BASE64_STANDARD.encode(e.query.as_bytes())
+        );
+        x.push_str(&object(
+            "1.2.840.10008.5.1.4.31",
+            "2",
+            "3",
+            &id_type,
+            &query,
+            "",
         ));
-        x.push_str("</ParticipantObjectIdentification>");
     }
     if e.kind == EventKind::OrderRecord && !e.accession.is_empty() && e.study_uids.is_empty() {
-        x.push_str(&format!(
-            r#"<ParticipantObjectIdentification ParticipantObjectID="{}" ParticipantObjectTypeCode="2" ParticipantObjectTypeCodeRole="12">"#,
-            esc(&e.accession)
-        ));
-        x.push_str(&code(
-            "ParticipantObjectIDTypeCode",
-            "12",
-            "RFC-3881",
-            "Accession Number",
-        ));
-        x.push_str("</ParticipantObjectIdentification>");
+        // No RFC 3881 or DCM code names an accession number: HL7 table 0203's
+        // ACSN does; and no object role fits an order, so none is given.
+        let id_type = code("ParticipantObjectIDTypeCode", "ACSN", "HL7", "Accession ID");
+        x.push_str(&object(&e.accession, "2", "", &id_type, UNNAMED, ""));
     }
     x.push_str("</AuditMessage>");
     x
-}
-
-/// Standard base64, for ParticipantObjectQuery.
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(super::base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"f"), "Zg==");
-    }
 }

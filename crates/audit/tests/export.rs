@@ -1,6 +1,6 @@
 //! Records as DICOM audit messages in syslog, sent at least once.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 
 use sansfilm_audit::event::{Action, Outcome};
@@ -170,4 +170,109 @@ fn tls_export_with_mutual_authentication() {
             .unwrap_err()
             .contains("CA")
     );
+}
+
+/// Runs the schema validator (lxml + rnc2rng from the README's test command's
+/// virtual environment) on syslog lines; panics with its complaints.
+fn assert_valid_against_dicom_schema(lines: &str) {
+    let (ok, report) = validate_against_dicom_schema(lines);
+    assert!(ok, "{report}");
+}
+
+/// Whether every message validates, and the validator's report.
+fn validate_against_dicom_schema(lines: &str) -> (bool, String) {
+    use std::process::{Command, Stdio};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var("SANSFILM_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run the README's test command, which creates it",
+        python.display()
+    );
+    let mut child = Command::new(python)
+        .arg(root.join("crates/audit/tests/validate_audit_xml.py"))
+        .arg(root.join("fixtures/audit/dicom-audit-message.rnc"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+#[test]
+fn the_schema_check_refuses_what_the_schema_forbids() {
+    // A participant object without name or query, and a date that is no xsd:dateTime.
+    let bad = [
+        r#"<?xml version="1.0" encoding="UTF-8"?><AuditMessage><EventIdentification EventDateTime="2026-11-23T10:00:00Z" EventOutcomeIndicator="0"><EventID csd-code="110100" codeSystemName="DCM" originalText="Application Activity"/></EventIdentification><ActiveParticipant UserID="x" UserIsRequestor="true"/><AuditSourceIdentification AuditSourceID="s"/><ParticipantObjectIdentification ParticipantObjectID="1"><ParticipantObjectIDTypeCode csd-code="2" codeSystemName="RFC-3881" originalText="Patient Number"/></ParticipantObjectIdentification></AuditMessage>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><AuditMessage><EventIdentification EventDateTime="23/11/2026" EventOutcomeIndicator="0"><EventID csd-code="110100" codeSystemName="DCM" originalText="Application Activity"/></EventIdentification><ActiveParticipant UserID="x" UserIsRequestor="true"/><AuditSourceIdentification AuditSourceID="s"/></AuditMessage>"#,
+    ];
+    for message in bad {
+        let (ok, report) = validate_against_dicom_schema(message);
+        assert!(!ok, "{report}");
+        assert!(report.contains("1 messages, 1 invalid"), "{report}");
+    }
+}
+
+#[test]
+fn every_kind_validates_against_the_dicom_audit_message_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), None).unwrap();
+    for kind in sansfilm_audit::event::EventKind::ALL {
+        // Full event, bare event (the archive itself is the only participant),
+        // and a failure with an explanation and a non-ASCII value.
+        log.append(
+            AuditEvent::new(kind, "test", Action::Create, Outcome::Success)
+                .participant("CT01", "10.1.2.3", true)
+                .participant("SANSFILM", "archive.local", false)
+                .patient("P<1>&\"x\"")
+                .study("1.2.3")
+                .study("1.2.4")
+                .accession("A1")
+                .query("PatientName=Dupont*")
+                .instances(2),
+        )
+        .unwrap();
+        log.append(AuditEvent::new(
+            kind,
+            "start",
+            Action::Execute,
+            Outcome::Success,
+        ))
+        .unwrap();
+        log.append(
+            AuditEvent::new(
+                kind,
+                "association refused",
+                Action::Read,
+                Outcome::MajorFailure,
+            )
+            .participant("INTRUDER", "", true)
+            .accession("ÉCHO-1")
+            .detail("calling AE title not recognised: <INTRUDER> & co"),
+        )
+        .unwrap();
+    }
+    let lines: String = log
+        .records(&Filter::default())
+        .unwrap()
+        .iter()
+        .map(|r| syslog_line(r, "host", "sansfilm") + "\n")
+        .collect();
+    assert_eq!(lines.lines().count(), 27);
+    assert_valid_against_dicom_schema(&lines);
 }

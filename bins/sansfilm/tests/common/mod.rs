@@ -235,3 +235,31 @@ pub fn expected_refusal(path: &Path) -> Option<u16> {
         _ => None,
     }
 }
+
+/// Validates every audit message in `lines` (syslog lines) against the DICOM
+/// audit message schema kept in fixtures/audit; panics with the complaints.
+pub fn assert_valid_audit_messages(lines: &str) {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = python()
+        .arg(root.join("crates/audit/tests/validate_audit_xml.py"))
+        .arg(root.join("fixtures/audit/dicom-audit-message.rnc"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
