@@ -7,6 +7,13 @@ pub enum Error {
     /// The image has a layout or syntax this codec does not handle.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The image must be left as it is: compressing it would lose something
+    /// (data in the bits above Bits Stored, for instance).
+    #[error("unsuitable for compression: {0}")]
+    Unsuitable(String),
+    /// The encoder failed.
+    #[error("encoding failed: {0}")]
+    Encode(String),
     /// Encoded data is damaged (truncated, lying lengths).
     #[error("corrupt data: {0}")]
     Corrupt(String),

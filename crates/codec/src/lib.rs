@@ -1,16 +1,17 @@
 //! Lossless pixel codecs for the sansfilm archive, with mandatory bit-exact
-//! verification: every encoded instance is decoded again (by dicom-pixeldata,
-//! an independent implementation) and compared with the original pixels
-//! before it is returned.
+//! verification: every encoded instance is decoded again (by dicom-pixeldata)
+//! and compared with the original pixels before it is returned.
 //!
+//! - [`jpegls`]: JPEG-LS lossless through CharLS.
+//! - [`jpeg2k`]: JPEG 2000 lossless through OpenJPEG (the crate's one
+//!   `unsafe` module: jpeg2k's safe API only decodes).
 //! - [`rle`]: RLE Lossless (PS3.5 Annex G) frame encoder and decoder; dicom-rs
 //!   0.10 only decodes RLE.
-//! - [`transcode`]: a whole instance to RLE Lossless, or decoded to Explicit VR
-//!   Little Endian, changing only the pixel data and the file meta's transfer
-//!   syntax.
-//!
-//! JPEG 2000 and JPEG-LS encoding, and the archive's background compression,
-//! are the next steps of this crate.
+//! - [`image`]: a native image's layout, the high-bits check (data above Bits
+//!   Stored makes an image unsuitable for the JPEG family) and interleaving.
+//! - [`transcode`]: a whole instance to a lossless syntax, or decoded to
+//!   Explicit VR Little Endian, changing only the pixel data (and Planar
+//!   Configuration for the JPEG family) and the file meta's transfer syntax.
 //!
 //! # Example
 //!
@@ -19,12 +20,15 @@
 //!
 //! let original = dicom_object::open_file("CT1_UNC.dcm").unwrap();
 //! // Refused (Err) if the result does not decode to the very same pixels.
-//! let rle = transcode(&original, Target::Rle)?;
-//! rle.write_to_file("CT1_RLE.dcm").unwrap();
+//! let jls = transcode(&original, Target::JpegLs)?;
+//! jls.write_to_file("CT1_JLS.dcm").unwrap();
 //! # Ok::<(), sansfilm_codec::Error>(())
 //! ```
 
 mod error;
+pub mod image;
+pub mod jpeg2k;
+pub mod jpegls;
 pub mod rle;
 pub mod transcode;
 

@@ -2,80 +2,83 @@
 //! decoded again and compared bit for bit with the original pixels before it
 //! is returned; on any difference it is refused.
 
+use std::str::FromStr;
+
 use dicom_core::value::Value;
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntax;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::entries;
 
-use crate::rle::{FrameLayout, encode_frame};
-use crate::{Error, Result};
+use crate::image::{HighBits, ImageLayout, NativeImage, sign_extend};
+use crate::rle::{self, FrameLayout};
+use crate::{Error, Result, jpeg2k, jpegls};
 
 /// Target transfer syntaxes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
+    /// JPEG-LS Lossless (1.2.840.10008.1.2.4.80).
+    JpegLs,
+    /// JPEG 2000 Lossless Only (1.2.840.10008.1.2.4.90).
+    Jpeg2000,
     /// RLE Lossless (1.2.840.10008.1.2.5).
     Rle,
     /// Explicit VR Little Endian: decoded, uncompressed pixels.
     Explicit,
 }
 
-/// The image attributes that shape the pixel data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ImageLayout {
-    /// Rows.
-    pub rows: usize,
-    /// Columns.
-    pub columns: usize,
-    /// Samples per pixel.
-    pub samples: usize,
-    /// Bits allocated.
-    pub bits_allocated: usize,
-    /// Planar configuration 1.
-    pub planar: bool,
-    /// Number of frames.
-    pub frames: usize,
-}
-
-impl ImageLayout {
-    /// Reads the layout of an object.
-    pub fn of(obj: &DefaultDicomObject) -> Result<Self> {
-        let num = |tag: Tag, name: &'static str| -> Result<usize> {
-            obj.get(tag)
-                .and_then(|e| e.to_str().ok())
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or(Error::Missing(name))
-        };
-        Ok(ImageLayout {
-            rows: num(tags::ROWS, "Rows")?,
-            columns: num(tags::COLUMNS, "Columns")?,
-            samples: num(tags::SAMPLES_PER_PIXEL, "SamplesPerPixel").unwrap_or(1),
-            bits_allocated: num(tags::BITS_ALLOCATED, "BitsAllocated")?,
-            planar: num(tags::PLANAR_CONFIGURATION, "PlanarConfiguration").unwrap_or(0) == 1,
-            frames: num(tags::NUMBER_OF_FRAMES, "NumberOfFrames")
-                .unwrap_or(1)
-                .max(1),
-        })
-    }
-
-    fn frame_layout(&self) -> Result<FrameLayout> {
-        if self.bits_allocated % 8 != 0 || self.bits_allocated == 0 {
-            return Err(Error::Unsupported(format!(
-                "{} bits allocated",
-                self.bits_allocated
-            )));
+impl Target {
+    /// The transfer syntax written in the file meta.
+    pub fn transfer_syntax(self) -> TransferSyntax {
+        match self {
+            Target::JpegLs => entries::JPEG_LS_LOSSLESS_IMAGE_COMPRESSION.erased(),
+            Target::Jpeg2000 => entries::JPEG_2000_IMAGE_COMPRESSION_LOSSLESS_ONLY.erased(),
+            Target::Rle => entries::RLE_LOSSLESS.erased(),
+            Target::Explicit => entries::EXPLICIT_VR_LITTLE_ENDIAN.erased(),
         }
-        Ok(FrameLayout {
-            pixels: self.rows * self.columns,
-            samples: self.samples,
-            bytes_per_sample: self.bits_allocated / 8,
-            planar: self.planar,
-        })
+    }
+
+    /// The transfer syntax UID.
+    pub fn uid(self) -> &'static str {
+        match self {
+            Target::JpegLs => "1.2.840.10008.1.2.4.80",
+            Target::Jpeg2000 => "1.2.840.10008.1.2.4.90",
+            Target::Rle => "1.2.840.10008.1.2.5",
+            Target::Explicit => "1.2.840.10008.1.2.1",
+        }
+    }
+
+    /// The name used on the command line and in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::JpegLs => "jpegls",
+            Target::Jpeg2000 => "jpeg2000",
+            Target::Rle => "rle",
+            Target::Explicit => "explicit",
+        }
     }
 }
 
-fn is_native(ts: &str) -> bool {
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "jpegls" | "jpeg-ls" => Ok(Target::JpegLs),
+            "jpeg2000" | "j2k" => Ok(Target::Jpeg2000),
+            "rle" => Ok(Target::Rle),
+            "explicit" => Ok(Target::Explicit),
+            other => Err(format!(
+                "unknown target {other:?}: expected jpegls, jpeg2000, rle or explicit"
+            )),
+        }
+    }
+}
+
+/// Whether a transfer syntax UID is native (uncompressed) pixel data.
+pub fn is_native(ts: &str) -> bool {
     let ts = ts.trim_end_matches(['\0', ' ']);
     ts == uids::EXPLICIT_VR_LITTLE_ENDIAN
         || ts == uids::IMPLICIT_VR_LITTLE_ENDIAN
@@ -83,74 +86,122 @@ fn is_native(ts: &str) -> bool {
         || ts == "1.2.840.10008.1.2.2"
 }
 
-/// The native pixel bytes of an uncompressed object (little-endian samples).
-fn native_pixels(obj: &DefaultDicomObject) -> Result<Vec<u8>> {
-    let e = obj
-        .get(tags::PIXEL_DATA)
-        .ok_or(Error::Missing("PixelData"))?;
-    match e.value() {
-        Value::Primitive(p) => Ok(p.to_bytes().into_owned()),
-        _ => Err(Error::Unsupported(
-            "pixel data is already encapsulated".into(),
-        )),
+/// Transcodes an instance to `target`, verified. Only the pixel data (and,
+/// for the JPEG family, Planar Configuration, which becomes 0) and the file
+/// meta's transfer syntax change; every other element is kept as it is.
+pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDicomObject> {
+    if target == Target::Explicit {
+        return decode_to_explicit(obj);
     }
+    let ts = obj.meta().transfer_syntax().to_string();
+    if !is_native(&ts) {
+        return Err(Error::Unsupported(format!(
+            "{ts} is already compressed; decode it first (--to explicit)"
+        )));
+    }
+    let image = NativeImage::of(obj)?;
+    let frames = match target {
+        Target::Rle => encode_rle(&image)?,
+        Target::JpegLs | Target::Jpeg2000 => encode_jpeg_family(&image, target)?,
+        Target::Explicit => unreachable!("handled above"),
+    };
+    let mut out = obj.clone();
+    out.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        encapsulate(frames),
+    ));
+    let interleaves = target != Target::Rle && image.layout.samples > 1 && image.layout.planar;
+    if interleaves {
+        out.put(DataElement::new(
+            tags::PLANAR_CONFIGURATION,
+            VR::US,
+            PrimitiveValue::from(0u16),
+        ));
+    }
+    let ts = target.transfer_syntax();
+    out.update_meta(|m| m.set_transfer_syntax(&ts));
+    if target == Target::Rle {
+        verify(&out, image.all_frames(), None)?;
+    } else {
+        verify(&out, &image.interleaved(), Some(&image.layout))?;
+    }
+    Ok(out)
 }
 
-/// Transcodes an instance to `target`, verified. Only the pixel data and the
-/// file meta's transfer syntax change; every other element is kept as it is.
-pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDicomObject> {
-    let ts = obj.meta().transfer_syntax().to_string();
-    match target {
-        Target::Rle => {
-            if !is_native(&ts) {
-                return Err(Error::Unsupported(format!(
-                    "{ts} is already compressed; decode it first (--to explicit)"
-                )));
-            }
-            let layout = ImageLayout::of(obj)?;
-            let frame = layout.frame_layout()?;
-            let pixels = native_pixels(obj)?;
-            let len = frame.frame_len();
-            if pixels.len() < len * layout.frames {
-                return Err(Error::Corrupt(format!(
-                    "pixel data has {} bytes, {} frames of {len} expected",
-                    pixels.len(),
-                    layout.frames
-                )));
-            }
-            let frames = (0..layout.frames)
-                .map(|i| encode_frame(&pixels[i * len..(i + 1) * len], &frame))
-                .collect::<Result<Vec<_>>>()?;
-            let mut out = obj.clone();
-            out.put(DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OB,
-                encapsulate(frames),
-            ));
-            out.update_meta(|m| m.set_transfer_syntax(&entries::RLE_LOSSLESS));
-            verify(&out, &pixels[..len * layout.frames])?;
-            Ok(out)
-        }
-        Target::Explicit => {
-            let decoded = obj
-                .decode_pixel_data()
-                .map_err(|e| Error::Decode(e.to_string()))?;
-            let data = decoded.data().to_vec();
-            let mut out = obj.clone();
-            let vr = if ImageLayout::of(obj)?.bits_allocated > 8 {
-                VR::OW
-            } else {
-                VR::OB
-            };
-            out.put(DataElement::new(
-                tags::PIXEL_DATA,
-                vr,
-                PrimitiveValue::from(data),
-            ));
-            out.update_meta(|m| m.set_transfer_syntax(&entries::EXPLICIT_VR_LITTLE_ENDIAN));
-            Ok(out)
-        }
+fn encode_rle(image: &NativeImage) -> Result<Vec<Vec<u8>>> {
+    let l = &image.layout;
+    let layout = FrameLayout {
+        pixels: l.rows * l.columns,
+        samples: l.samples,
+        bytes_per_sample: l.bytes_per_sample()?,
+        planar: l.planar,
+    };
+    (0..l.frames)
+        .map(|i| rle::encode_frame(image.frame(i), &layout))
+        .collect()
+}
+
+/// Photometric interpretations whose native layout is one value per sample
+/// per pixel, which the JPEG family codes as is.
+const JPEG_PHOTOMETRICS: [&str; 5] = ["MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "YBR_FULL"];
+
+fn encode_jpeg_family(image: &NativeImage, target: Target) -> Result<Vec<Vec<u8>>> {
+    let l = &image.layout;
+    if !JPEG_PHOTOMETRICS.contains(&image.photometric.as_str()) {
+        return Err(Error::Unsupported(format!(
+            "photometric interpretation {:?}",
+            image.photometric
+        )));
     }
+    let bytes_per_sample = l.bytes_per_sample()?;
+    let high_bits = image.high_bits()?;
+    let spec = jpegls::FrameSpec {
+        columns: l.columns,
+        rows: l.rows,
+        samples: l.samples,
+        bytes_per_sample,
+        bits_stored: l.bits_stored,
+    };
+    (0..l.frames)
+        .map(|i| {
+            let mut frame = image.interleaved_frame(i);
+            if high_bits == HighBits::SignExtended {
+                // The codestream holds Bits Stored bits; the sign repeated
+                // above them is restored by the decoder (PS3.5 8.2).
+                let mask = (1u32 << l.bits_stored) - 1;
+                let masked = frame.to_mut();
+                for chunk in masked.chunks_exact_mut(bytes_per_sample) {
+                    let v = crate::image::sample(chunk) & mask;
+                    chunk.copy_from_slice(&v.to_le_bytes()[..bytes_per_sample]);
+                }
+            }
+            match target {
+                Target::JpegLs => jpegls::encode_frame(&frame, &spec),
+                _ => jpeg2k::encode_frame(&frame, &spec, l.signed),
+            }
+        })
+        .collect()
+}
+
+fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
+    let decoded = obj
+        .decode_pixel_data()
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    let data = decoded.data().to_vec();
+    let mut out = obj.clone();
+    let vr = if ImageLayout::of(obj)?.bits_allocated > 8 {
+        VR::OW
+    } else {
+        VR::OB
+    };
+    out.put(DataElement::new(
+        tags::PIXEL_DATA,
+        vr,
+        PrimitiveValue::from(data),
+    ));
+    out.update_meta(|m| m.set_transfer_syntax(&entries::EXPLICIT_VR_LITTLE_ENDIAN));
+    Ok(out)
 }
 
 /// One fragment per frame, with a basic offset table (offsets of each
@@ -158,27 +209,45 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
 fn encapsulate(frames: Vec<Vec<u8>>) -> Value<dicom_object::InMemDicomObject> {
     let mut offsets = Vec::with_capacity(frames.len());
     let mut at = 0u32;
-    for f in &frames {
-        offsets.push(at);
-        at += 8 + f.len() as u32;
-    }
+    let frames: Vec<Vec<u8>> = frames
+        .into_iter()
+        .map(|mut f| {
+            // Items have even lengths; JPEG decoders ignore the padding.
+            if f.len() % 2 == 1 {
+                f.push(0);
+            }
+            offsets.push(at);
+            at += 8 + f.len() as u32;
+            f
+        })
+        .collect();
     Value::from(dicom_core::value::PixelFragmentSequence::new(
         offsets, frames,
     ))
 }
 
-/// Decodes `encoded` again and compares every frame with `original`.
-pub fn verify(encoded: &DefaultDicomObject, original: &[u8]) -> Result<()> {
+/// Decodes `encoded` again (dicom-pixeldata) and compares every frame with
+/// `original`. For signed samples with fewer bits stored than allocated
+/// (`layout` given), the decoded samples are sign-extended first, as the
+/// original's are.
+pub fn verify(
+    encoded: &DefaultDicomObject,
+    original: &[u8],
+    layout: Option<&ImageLayout>,
+) -> Result<()> {
     let decoded = encoded
         .decode_pixel_data()
         .map_err(|e| Error::VerificationFailed(format!("cannot decode the result: {e}")))?;
-    let data = decoded.data();
+    let mut data = decoded.data().to_vec();
     if data.len() < original.len() {
         return Err(Error::VerificationFailed(format!(
             "{} bytes decoded, {} expected",
             data.len(),
             original.len()
         )));
+    }
+    if let Some(l) = layout.filter(|l| l.signed && l.bits_stored < l.bits_allocated) {
+        sign_extend(&mut data, l.bytes_per_sample()?, l.bits_stored);
     }
     if let Some(i) = data.iter().zip(original).position(|(a, b)| a != b) {
         return Err(Error::VerificationFailed(format!(

@@ -63,7 +63,7 @@ fn small_signed_odd_and_colour_images_round_trip() {
         let rle = transcode(&original, Target::Rle).unwrap_or_else(|e| panic!("{f}: {e}"));
         let back = transcode(&rle, Target::Explicit).unwrap();
         // Odd-length pixel data carries one padding byte in the original.
-        let l = sansfilm_codec::transcode::ImageLayout::of(&original).unwrap();
+        let l = sansfilm_codec::image::ImageLayout::of(&original).unwrap();
         let len = l.rows * l.columns * l.samples * l.bits_allocated / 8 * l.frames;
         assert_eq!(pixels_of(&back)[..len], pixels_of(&original)[..len], "{f}");
     }

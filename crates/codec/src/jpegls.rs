@@ -1,0 +1,150 @@
+//! JPEG-LS lossless (ISO 14495-1, transfer syntax 1.2.840.10008.1.2.4.80)
+//! through CharLS: one codestream per frame, samples interleaved.
+
+use charls::{CharLS, FrameInfo, InterleaveMode};
+
+use crate::{Error, Result};
+
+/// What the encoder needs to know of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSpec {
+    /// Columns.
+    pub columns: usize,
+    /// Rows.
+    pub rows: usize,
+    /// Samples per pixel.
+    pub samples: usize,
+    /// Bytes per sample (1 or 2).
+    pub bytes_per_sample: usize,
+    /// Bits of each sample that carry the value.
+    pub bits_stored: usize,
+}
+
+impl FrameSpec {
+    /// The sample precision written in the codestream. CharLS reads 2-byte
+    /// samples only for precisions above 8, so 16-bit images with 8 bits or
+    /// fewer stored are coded at 9 bits (the values are the same).
+    pub fn precision(&self) -> usize {
+        if self.bytes_per_sample == 2 {
+            self.bits_stored.max(9)
+        } else {
+            self.bits_stored.max(2)
+        }
+    }
+
+    fn check(&self, frame: &[u8]) -> Result<()> {
+        if !matches!(self.bytes_per_sample, 1 | 2) {
+            return Err(Error::Unsupported(format!(
+                "JPEG-LS codes 8 or 16 bits allocated, not {}",
+                self.bytes_per_sample * 8
+            )));
+        }
+        if !matches!(self.samples, 1 | 3) {
+            return Err(Error::Unsupported(format!(
+                "{} samples per pixel",
+                self.samples
+            )));
+        }
+        let len = self.columns * self.rows * self.samples * self.bytes_per_sample;
+        if frame.len() != len {
+            return Err(Error::Corrupt(format!(
+                "frame of {} bytes, {len} expected",
+                frame.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Encodes one frame (samples interleaved, little-endian, every value below
+/// 2^bits_stored) losslessly.
+pub fn encode_frame(frame: &[u8], spec: &FrameSpec) -> Result<Vec<u8>> {
+    spec.check(frame)?;
+    let mut codec = CharLS::default();
+    if spec.samples > 1 {
+        codec
+            .set_interleave_mode(InterleaveMode::Sample)
+            .map_err(|e| Error::Encode(format!("JPEG-LS: {e}")))?;
+    }
+    let info = FrameInfo {
+        width: spec.columns as u32,
+        height: spec.rows as u32,
+        bits_per_sample: spec.precision() as i32,
+        component_count: spec.samples as i32,
+    };
+    codec
+        .encode(info, 0, frame)
+        .map_err(|e| Error::Encode(format!("JPEG-LS: {e}")))
+}
+
+/// Decodes one codestream to interleaved little-endian samples. Damaged input
+/// gives an error, never a panic.
+pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
+    CharLS::default()
+        .decode(codestream)
+        .map_err(|e| Error::Corrupt(format!("JPEG-LS: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(n: usize, seed: u32, mask: u16) -> Vec<u16> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x as u16) & mask
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sixteen_and_eight_bit_frames_round_trip() {
+        for (bits, columns, rows) in [(12, 7, 5), (16, 64, 3), (10, 1, 1)] {
+            let values = noise(columns * rows, 7, ((1u32 << bits) - 1) as u16);
+            let frame: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let spec = FrameSpec {
+                columns,
+                rows,
+                samples: 1,
+                bytes_per_sample: 2,
+                bits_stored: bits,
+            };
+            let coded = encode_frame(&frame, &spec).unwrap();
+            assert_eq!(decode_frame(&coded).unwrap(), frame, "{bits} bits");
+        }
+        let rgb: Vec<u8> = noise(3 * 9 * 4, 3, 0xFF).iter().map(|&v| v as u8).collect();
+        let spec = FrameSpec {
+            columns: 9,
+            rows: 4,
+            samples: 3,
+            bytes_per_sample: 1,
+            bits_stored: 8,
+        };
+        let coded = encode_frame(&rgb, &spec).unwrap();
+        assert_eq!(decode_frame(&coded).unwrap(), rgb);
+    }
+
+    #[test]
+    fn damaged_codestreams_are_errors() {
+        let frame: Vec<u8> = noise(32 * 32, 9, 0xFFF)
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let spec = FrameSpec {
+            columns: 32,
+            rows: 32,
+            samples: 1,
+            bytes_per_sample: 2,
+            bits_stored: 12,
+        };
+        let coded = encode_frame(&frame, &spec).unwrap();
+        for cut in [0, 1, 10, coded.len() / 2, coded.len() - 2] {
+            assert!(decode_frame(&coded[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(decode_frame(b"not a codestream at all").is_err());
+    }
+}
