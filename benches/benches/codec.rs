@@ -1,43 +1,66 @@
-//! Criterion benches of the codecs on the NEMA WG04 images: encode (with its
-//! verification), in MB/s of native pixels, and the compression ratio.
+//! Criterion benches of the codecs on the NEMA WG04 images and a mammogram:
+//! encode (with its verification, as the archive always does) and decode, in
+//! MB/s of native pixels, and the compression ratio of each target.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dicom_core::value::Value;
+use dicom_dictionary_std::tags;
+use dicom_pixeldata::PixelDecoder;
 use sansfilm_benches::fixtures_dir;
 use sansfilm_codec::transcode::{Target, transcode};
 
-fn benches(c: &mut Criterion) {
-    let mut group = c.benchmark_group("rle");
-    group.sample_size(10);
-    for name in ["CT1", "MR1", "MR2", "NM1", "RG3", "US1"] {
-        let path = fixtures_dir().join(format!("nema-wg04/{name}_UNC.dcm"));
-        let original = dicom_object::open_file(&path).unwrap();
-        let native = original
-            .element(dicom_dictionary_std::tags::PIXEL_DATA)
-            .unwrap()
-            .to_bytes()
-            .unwrap()
-            .len();
-        let encoded = transcode(&original, Target::Rle).unwrap();
-        let rle_len: usize = match encoded
-            .element(dicom_dictionary_std::tags::PIXEL_DATA)
-            .unwrap()
-            .value()
-        {
-            dicom_core::value::Value::PixelSequence(s) => {
-                s.fragments().iter().map(|f| f.len()).sum()
-            }
-            _ => unreachable!("RLE is encapsulated"),
-        };
-        println!(
-            "{name}: RLE ratio {:.2} ({native} -> {rle_len} bytes)",
-            native as f64 / rle_len as f64
-        );
-        group.throughput(Throughput::Bytes(native as u64));
-        group.bench_function(format!("encode+verify/{name}"), |b| {
-            b.iter(|| transcode(&original, Target::Rle).unwrap())
-        });
+/// The images: NEMA WG04 references, and a GE digital mammogram
+/// (2394×3062, 12 bits; stored as JPEG Lossless, decoded once here).
+const IMAGES: [&str; 7] = ["CT1", "MR1", "MR2", "NM1", "RG3", "US1", "MG"];
+
+fn load(name: &str) -> dicom_object::DefaultDicomObject {
+    if name == "MG" {
+        let jpeg = dicom_object::open_file(fixtures_dir().join("fo-dicom/GH133.dcm")).unwrap();
+        return transcode(&jpeg, Target::Explicit).unwrap();
     }
-    group.finish();
+    dicom_object::open_file(fixtures_dir().join(format!("nema-wg04/{name}_UNC.dcm"))).unwrap()
+}
+
+fn encoded_len(obj: &dicom_object::DefaultDicomObject) -> usize {
+    match obj.element(tags::PIXEL_DATA).unwrap().value() {
+        Value::PixelSequence(s) => s.fragments().iter().map(|f| f.len()).sum(),
+        v => v.to_bytes().unwrap().len(),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    for target in [Target::JpegLs, Target::Jpeg2000, Target::Rle] {
+        let mut group = c.benchmark_group(target.name());
+        group.sample_size(10);
+        let (mut native_total, mut encoded_total) = (0usize, 0usize);
+        for name in IMAGES {
+            let original = load(name);
+            let native = encoded_len(&original);
+            let encoded = transcode(&original, target).unwrap();
+            let len = encoded_len(&encoded);
+            native_total += native;
+            encoded_total += len;
+            println!(
+                "{name}: {} ratio {:.2} ({native} -> {len} bytes)",
+                target.name(),
+                native as f64 / len as f64
+            );
+            group.throughput(Throughput::Bytes(native as u64));
+            group.bench_function(format!("encode+verify/{name}"), |b| {
+                b.iter(|| transcode(&original, target).unwrap())
+            });
+            group.bench_function(format!("decode/{name}"), |b| {
+                b.iter(|| encoded.decode_pixel_data().unwrap())
+            });
+        }
+        println!(
+            "{}: overall ratio {:.2} over {} images",
+            target.name(),
+            native_total as f64 / encoded_total as f64,
+            IMAGES.len()
+        );
+        group.finish();
+    }
 }
 
 criterion_group!(codec, benches);

@@ -98,8 +98,9 @@ pub enum Command {
     /// compared bit for bit with the original before it is written; on any
     /// difference nothing is written and the exit status is 1.
     Transcode {
-        /// Target: `rle` (RLE Lossless) or `explicit` (decoded, Explicit VR
-        /// Little Endian). JPEG 2000 and JPEG-LS are coming with the codec work.
+        /// Target syntax. A compressed input is decoded first. The result is
+        /// decoded again and compared bit for bit with the original pixels
+        /// before it is written; on any difference nothing is written.
         #[arg(long, value_enum)]
         to: TranscodeTarget,
         /// Input file.
@@ -208,6 +209,10 @@ impl Common {
 /// Targets of `sansfilm transcode`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum TranscodeTarget {
+    /// JPEG-LS Lossless (1.2.840.10008.1.2.4.80), the archive's default.
+    Jpegls,
+    /// JPEG 2000 Lossless Only (1.2.840.10008.1.2.4.90).
+    Jpeg2000,
     /// RLE Lossless (1.2.840.10008.1.2.5).
     Rle,
     /// Explicit VR Little Endian, uncompressed.

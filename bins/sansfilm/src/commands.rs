@@ -427,14 +427,20 @@ pub fn transcode(
     input: &std::path::Path,
     output: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    use sansfilm_codec::transcode::{Target, transcode};
-    let original =
+    use sansfilm_codec::transcode::{Target, is_native, transcode};
+    let mut original =
         dicom_object::open_file(input).with_context(|| format!("{}", input.display()))?;
     let target = match to {
+        crate::cli::TranscodeTarget::Jpegls => Target::JpegLs,
+        crate::cli::TranscodeTarget::Jpeg2000 => Target::Jpeg2000,
         crate::cli::TranscodeTarget::Rle => Target::Rle,
         crate::cli::TranscodeTarget::Explicit => Target::Explicit,
     };
     let started = std::time::Instant::now();
+    if target != Target::Explicit && !is_native(original.meta().transfer_syntax()) {
+        original = transcode(&original, Target::Explicit)
+            .with_context(|| format!("{}: decoding", input.display()))?;
+    }
     let result = transcode(&original, target).with_context(|| format!("{}", input.display()))?;
     result
         .write_to_file(output)

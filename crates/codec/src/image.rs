@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use dicom_core::value::Value;
 use dicom_core::Tag;
+use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 
@@ -95,6 +95,16 @@ impl NativeImage {
     /// The native image of an uncompressed object.
     pub fn of(obj: &DefaultDicomObject) -> Result<Self> {
         let layout = ImageLayout::of(obj)?;
+        let photometric = obj
+            .get(tags::PHOTOMETRIC_INTERPRETATION)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        if photometric.starts_with("YBR_FULL_422") || photometric.starts_with("YBR_PARTIAL") {
+            return Err(Error::Unsupported(format!(
+                "subsampled colour ({photometric}) is kept as it is"
+            )));
+        }
         let element = obj
             .get(tags::PIXEL_DATA)
             .ok_or(Error::Missing("PixelData"))?;
@@ -106,11 +116,6 @@ impl NativeImage {
                 ));
             }
         };
-        let photometric = obj
-            .get(tags::PHOTOMETRIC_INTERPRETATION)
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
         let needed = layout.frame_len()? * layout.frames;
         if pixels.len() < needed {
             return Err(Error::Corrupt(format!(
@@ -187,22 +192,27 @@ impl NativeImage {
         if l.bits_stored == l.bits_allocated {
             return Ok(HighBits::Clear);
         }
+        let all_ones = (1u32 << (l.bits_allocated - l.bits_stored)) - 1;
         let mut sign_extended = false;
         for chunk in self.all_frames().chunks_exact(bps) {
             let v = sample(chunk);
             let high = v >> l.bits_stored;
-            if high == 0 {
-                continue;
-            }
-            let negative = (v >> (l.bits_stored - 1)) & 1 == 1;
-            let all_ones = (1u32 << (l.bits_allocated - l.bits_stored)) - 1;
-            if l.signed && negative && high == all_ones {
-                sign_extended = true;
+            let negative = l.signed && (v >> (l.bits_stored - 1)) & 1 == 1;
+            // Decoders sign-extend signed samples: the high bits must be
+            // exactly the sign, or zero for unsigned samples.
+            let expected = if negative { all_ones } else { 0 };
+            if high == expected {
+                sign_extended |= negative;
                 continue;
             }
             return Err(Error::Unsuitable(format!(
-                "bits above Bits Stored ({}) carry data (an overlay in the high bits?): sample {v:#x}",
-                l.bits_stored
+                "bits above Bits Stored ({}) {} (sample {v:#x})",
+                l.bits_stored,
+                if l.signed && high == 0 {
+                    "do not repeat the sign of a negative sample"
+                } else {
+                    "carry data (an overlay in the high bits?)"
+                }
             )));
         }
         Ok(if sign_extended {
@@ -261,7 +271,10 @@ mod tests {
 
     #[test]
     fn overlay_bits_make_an_image_unsuitable() {
-        assert_eq!(image(12, false, &[0, 4095]).high_bits().unwrap(), HighBits::Clear);
+        assert_eq!(
+            image(12, false, &[0, 4095]).high_bits().unwrap(),
+            HighBits::Clear
+        );
         assert!(matches!(
             image(12, false, &[0, 0x1000]).high_bits(),
             Err(Error::Unsuitable(_))

@@ -111,8 +111,8 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
         VR::OB,
         encapsulate(frames),
     ));
-    let interleaves = target != Target::Rle && image.layout.samples > 1 && image.layout.planar;
-    if interleaves {
+    // Every target's decoders give interleaved samples: the result says so.
+    if image.layout.samples > 1 && image.layout.planar {
         out.put(DataElement::new(
             tags::PLANAR_CONFIGURATION,
             VR::US,
@@ -121,11 +121,10 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
     }
     let ts = target.transfer_syntax();
     out.update_meta(|m| m.set_transfer_syntax(&ts));
-    if target == Target::Rle {
-        verify(&out, image.all_frames(), None)?;
-    } else {
-        verify(&out, &image.interleaved(), Some(&image.layout))?;
-    }
+    // RLE keeps every bit; the JPEG family keeps Bits Stored bits, which
+    // decoders sign-extend.
+    let sign = (target != Target::Rle).then_some(&image.layout);
+    verify(&out, &image.interleaved(), sign)?;
     Ok(out)
 }
 
@@ -135,16 +134,22 @@ fn encode_rle(image: &NativeImage) -> Result<Vec<Vec<u8>>> {
         pixels: l.rows * l.columns,
         samples: l.samples,
         bytes_per_sample: l.bytes_per_sample()?,
-        planar: l.planar,
+        planar: false,
     };
     (0..l.frames)
-        .map(|i| rle::encode_frame(image.frame(i), &layout))
+        .map(|i| rle::encode_frame(&image.interleaved_frame(i), &layout))
         .collect()
 }
 
 /// Photometric interpretations whose native layout is one value per sample
 /// per pixel, which the JPEG family codes as is.
-const JPEG_PHOTOMETRICS: [&str; 5] = ["MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "YBR_FULL"];
+const JPEG_PHOTOMETRICS: [&str; 5] = [
+    "MONOCHROME1",
+    "MONOCHROME2",
+    "PALETTE COLOR",
+    "RGB",
+    "YBR_FULL",
+];
 
 fn encode_jpeg_family(image: &NativeImage, target: Target) -> Result<Vec<Vec<u8>>> {
     let l = &image.layout;
@@ -200,6 +205,20 @@ fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
         vr,
         PrimitiveValue::from(data),
     ));
+    // The decoder may have undone a colour transform (YBR_RCT, YBR_ICT) or
+    // interleaved the planes: describe the pixels as they now are.
+    out.put(DataElement::new(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        PrimitiveValue::from(decoded.photometric_interpretation().as_str()),
+    ));
+    if decoded.samples_per_pixel() > 1 {
+        out.put(DataElement::new(
+            tags::PLANAR_CONFIGURATION,
+            VR::US,
+            PrimitiveValue::from(decoded.planar_configuration() as u16),
+        ));
+    }
     out.update_meta(|m| m.set_transfer_syntax(&entries::EXPLICIT_VR_LITTLE_ENDIAN));
     Ok(out)
 }
