@@ -25,7 +25,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -c 'import pynetdicom, hl7, lxml, rnc2rng' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7 lxml rnc2rng
+.venv/bin/python -c 'import pynetdicom, hl7, lxml, rnc2rng, numpy, pylibjpeg, openjpeg, libjpeg, jpeg_ls' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7 lxml rnc2rng numpy pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg pyjpegls
 export SANSFILM_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all --check

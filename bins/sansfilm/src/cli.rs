@@ -79,6 +79,25 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Run the archive's compression pass now: every stored instance with
+    /// native pixels, old enough and not excluded by the `[compression]`
+    /// policy, is replaced by a lossless compressed version, each one decoded
+    /// again and compared bit for bit with the original before the swap.
+    /// Prints instances, bytes before and after, ratio and time.
+    Compress {
+        #[command(flatten)]
+        common: Common,
+        /// Target syntax (default: the configuration's, jpegls).
+        #[arg(long, value_parser = ["jpegls", "jpeg2000", "rle"])]
+        to: Option<String>,
+        /// Minimum age in minutes (default: the configuration's, 60);
+        /// 0 compresses everything now.
+        #[arg(long)]
+        min_age_minutes: Option<u64>,
+        /// Worker threads (default: the configuration's; 0 = one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Manage the Modality Worklist.
     Worklist {
         #[command(subcommand)]
@@ -94,7 +113,7 @@ pub enum Command {
         #[command(subcommand)]
         command: Hl7Command,
     },
-    /// Transcode one DICOM file. RLE Lossless output is decoded again and
+    /// Transcode one DICOM file. Compressed output is decoded again and
     /// compared bit for bit with the original before it is written; on any
     /// difference nothing is written and the exit status is 1.
     Transcode {

@@ -97,6 +97,15 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|c| commands::hl7_replay(&c, &files)),
+        Command::Compress {
+            common,
+            to,
+            min_age_minutes,
+            threads,
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::compress(&c, to, min_age_minutes, threads)),
         Command::Transcode { to, input, output } => commands::transcode(to, &input, &output),
         Command::Status { common } => common
             .load()

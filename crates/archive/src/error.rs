@@ -55,6 +55,9 @@ pub enum Error {
         /// Value in the command.
         command: String,
     },
+    /// A setting (compression policy…) is not valid.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The data directory is not usable.
     #[error("data directory {path}: {reason}")]
     DataDir {

@@ -122,6 +122,11 @@ impl Archive {
         &self.shared.index
     }
 
+    /// A number for a temporary file name, unique in this process.
+    pub(crate) fn next_tmp_number(&self) -> u64 {
+        self.shared.tmp_counter.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Starts receiving an instance: creates its temporary file and writes the
     /// Part 10 header. Blocking I/O: call from a blocking thread.
     pub fn begin(&self, meta: IncomingMeta) -> Result<Incoming> {
@@ -167,7 +172,9 @@ impl Archive {
             if owner_is_alive(&name) && !is_older_than_a_day(&entry) {
                 continue;
             }
-            if name.ends_with(".placing") {
+            if name.ends_with(".compressing") {
+                self.recover_compression(&path)?;
+            } else if name.ends_with(".placing") {
                 markers.push(path);
             } else {
                 partial.push(path);

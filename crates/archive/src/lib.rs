@@ -8,6 +8,8 @@
 //!   patient, study, series and instance levels.
 //! - [`layout`]: where files live: `objects/STUDY/SERIES/SOP.dcm`, readable by any
 //!   DICOM tool.
+//! - [`compress`]: background lossless compression, each result proven bit
+//!   for bit before it replaces the original, crash-safe swap.
 //! - [`verify`]: re-hashes every stored file against the index, finds missing
 //!   and orphan files, and indexes orphans back.
 //!
@@ -37,6 +39,7 @@
 //! # Ok::<(), sansfilm_archive::Error>(())
 //! ```
 
+pub mod compress;
 mod error;
 pub mod index;
 pub mod ingest;
@@ -44,6 +47,7 @@ pub mod layout;
 mod schema;
 pub mod verify;
 
+pub use compress::{CompressReport, CompressionPolicy};
 pub use error::{Error, FailureKind, Result};
 pub use index::{Index, IndexCounts, StoredInstance};
 pub use ingest::{Archive, Incoming, IncomingMeta, StoreOutcome};

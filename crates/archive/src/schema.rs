@@ -71,8 +71,17 @@ CREATE VIEW study_modalities AS
     FROM series GROUP BY study_ref;
 "#;
 
+/// Version 2: background compression. `original_size` is the size of the
+/// file as received (set when a compressed version replaces it);
+/// `compression_note` says why an instance was left as it is, so that it is
+/// not tried again on every pass.
+const V2: &str = r#"
+ALTER TABLE instances ADD COLUMN original_size INTEGER;
+ALTER TABLE instances ADD COLUMN compression_note TEXT NOT NULL DEFAULT '';
+"#;
+
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Sets the connection options every connection of the index uses.
 pub fn configure(conn: &Connection) -> Result<()> {

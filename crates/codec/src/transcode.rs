@@ -128,6 +128,26 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
     Ok(out)
 }
 
+/// Transcodes an instance to `target` and returns the Part 10 file bytes
+/// (preamble, meta, data set). The bytes themselves are proven: they are
+/// parsed back and their pixels decoded and compared bit for bit with the
+/// original's, so what is written to disk is exactly what was checked.
+pub fn transcode_to_file_bytes(obj: &DefaultDicomObject, target: Target) -> Result<Vec<u8>> {
+    let out = transcode(obj, target)?;
+    let mut bytes = Vec::new();
+    out.write_all(&mut bytes)
+        .map_err(|e| Error::Encode(format!("cannot serialise the result: {e}")))?;
+    let parsed = dicom_object::OpenFileOptions::new()
+        .from_reader(&bytes[128..])
+        .map_err(|e| Error::VerificationFailed(format!("the written file does not parse: {e}")))?;
+    if target != Target::Explicit {
+        let image = NativeImage::of(obj)?;
+        let sign = (target != Target::Rle).then_some(&image.layout);
+        verify(&parsed, &image.interleaved(), sign)?;
+    }
+    Ok(bytes)
+}
+
 fn encode_rle(image: &NativeImage) -> Result<Vec<Vec<u8>>> {
     let l = &image.layout;
     let layout = FrameLayout {

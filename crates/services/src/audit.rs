@@ -155,7 +155,7 @@ pub fn application(log: Option<&AuditLog>, service: &str, started: bool) {
     }
 }
 
-fn host() -> String {
+pub(crate) fn host() -> String {
     sansfilm_audit::syslog::hostname()
 }
 

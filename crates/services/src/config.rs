@@ -70,6 +70,8 @@ pub struct Config {
     pub audit: crate::audit::AuditConfig,
     /// `sansfilm serve`: every service in one process.
     pub serve: ServeConfig,
+    /// Background lossless compression of the archive.
+    pub compression: crate::compression::CompressionConfig,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             hl7: Hl7Config::default(),
             audit: crate::audit::AuditConfig::default(),
             serve: ServeConfig::default(),
+            compression: crate::compression::CompressionConfig::default(),
         }
     }
 }
@@ -199,6 +202,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "hl7.max_message_bytes must be at least 1024".into(),
             ));
+        }
+        if let Err(e) = self.compression.policy().target() {
+            return Err(ConfigError::Invalid(e.to_string()));
         }
         if self.dicom.max_associations == 0 {
             return Err(ConfigError::Invalid(

@@ -15,6 +15,8 @@
 //!   worklist store, shaped per device.
 //! - [`audit`]: what the services write to the audit trail, and forwarding
 //!   it to an audit repository.
+//! - [`compression`]: the archive's compression pass, in the background of
+//!   the servers and from `sansfilm compress`, audited.
 //! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
 //!
 //! # Example
@@ -32,6 +34,7 @@
 //! ```
 
 pub mod audit;
+pub mod compression;
 pub mod config;
 pub mod shutdown;
 pub mod storage_scp;

@@ -27,12 +27,23 @@ pub async fn run_storage_scp(
     audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let compression = tokio::spawn(crate::compression::run_background(
+        archive.clone(),
+        Arc::new(config.compression.clone()),
+        audit.clone(),
+        stop.clone(),
+    ));
     let services = Services {
         events: events(&audit),
         store: Some(Arc::new(ArchiveStore::new(archive, audit))),
         find: None,
     };
-    sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
+    let result =
+        sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await;
+    stop.cancel();
+    let _ = compression.await;
+    result
 }
 
 /// Serves C-ECHO and Modality Worklist C-FIND on `listener` until `shutdown`.
@@ -113,6 +124,12 @@ pub async fn run_everything(
         ))),
         _ => None,
     };
+    let compression = tokio::spawn(crate::compression::run_background(
+        archive.clone(),
+        Arc::new(config.compression.clone()),
+        audit.clone(),
+        stop.clone(),
+    ));
     let hl7_task = tokio::spawn(run_hl7(
         hl7,
         config.clone(),
@@ -130,7 +147,7 @@ pub async fn run_everything(
     ));
     shutdown.await;
     stop.cancel();
-    let (d, h) = tokio::join!(dicom_task, hl7_task);
+    let (d, h, _) = tokio::join!(dicom_task, hl7_task, compression);
     if let Some(f) = forwarder {
         let _ = f.await;
     }
