@@ -2,7 +2,8 @@
 # Runs the whole test suite of sansfilm, after installing what the tests need:
 # DCMTK (storescu, findscu, echoscu: real peers), rsyslog (an audit
 # repository) and cmake with apt-get, and
-# pynetdicom and the hl7 package (mllp_send)
+# pynetdicom, the hl7 package (mllp_send), lxml and rnc2rng (audit schema),
+# pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls)
 # in a virtual environment (.venv). Needs root or sudo for apt-get and for the
 # full-disk test, which mounts a small tmpfs.
 set -euo pipefail
@@ -13,7 +14,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
-command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)   # CharLS (JPEG-LS) builds with cmake
+command -v g++ >/dev/null 2>&1 || need+=(g++)       # and is C++
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

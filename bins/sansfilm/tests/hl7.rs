@@ -299,9 +299,12 @@ fn idle_and_oversized_connections_are_closed_and_nothing_is_applied() {
     assert!(acks.is_empty(), "{acks:?}");
     let store = sansfilm_worklist::WorklistStore::open(&dir.path().join("data")).unwrap();
     assert!(store.by_accession("ACC7007").unwrap().is_empty());
+    // The server logs after closing: give it a moment.
+    let logged = |log: &str| log.contains("idle") && log.contains("larger than 4096");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !logged(&server.log_text()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let log = server.log_text();
-    assert!(
-        log.contains("idle") && log.contains("larger than 4096"),
-        "{log}"
-    );
+    assert!(logged(&log), "{log}");
 }
