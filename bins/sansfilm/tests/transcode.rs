@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 #[test]
-fn rle_output_is_verified_and_compressed_input_refused() {
+fn rle_output_is_verified_and_compressed_input_decoded_first() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ct_rle.dcm");
     let input = fixtures().join("nema-wg04/CT1_UNC.dcm");
@@ -29,15 +29,43 @@ fn rle_output_is_verified_and_compressed_input_refused() {
         back.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
+    // Compressed input is decoded first: JPEG Lossless to RLE gives the
+    // reference pixels.
     let jpeg = fixtures().join("nema-wg04/CT1_JPLL.dcm");
+    let x = dir.path().join("x.dcm");
     let (code, _, err) = sansfilm(&[
         "transcode",
         "--to",
         "rle",
         jpeg.to_str().unwrap(),
-        dir.path().join("x.dcm").to_str().unwrap(),
+        x.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1);
-    assert!(err.contains("already compressed"), "{err}");
-    assert!(!dir.path().join("x.dcm").exists());
+    assert_eq!(code, 0, "{err}");
+    use dicom_pixeldata::PixelDecoder;
+    let pixels = |p: &std::path::Path| {
+        dicom_object::open_file(p)
+            .unwrap()
+            .decode_pixel_data()
+            .unwrap()
+            .data()
+            .to_vec()
+    };
+    assert_eq!(
+        pixels(&x),
+        pixels(&fixtures().join("nema-wg04/CT1_UNC.dcm"))
+    );
+    // A truncated file: exit 1, nothing written.
+    let bytes = std::fs::read(fixtures().join("nema-wg04/CT1_UNC.dcm")).unwrap();
+    let cut = dir.path().join("cut.dcm");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let y = dir.path().join("y.dcm");
+    let (code, _, err) = sansfilm(&[
+        "transcode",
+        "--to",
+        "jpegls",
+        cut.to_str().unwrap(),
+        y.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!y.exists());
 }
