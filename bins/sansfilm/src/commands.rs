@@ -484,7 +484,7 @@ pub fn transcode(
     input: &std::path::Path,
     output: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    use sansfilm_codec::transcode::{Target, is_native, transcode};
+    use sansfilm_codec::transcode::{Target, is_native, transcode, transcode_to_file_bytes};
     let mut original =
         dicom_object::open_file(input).with_context(|| format!("{}", input.display()))?;
     let target = match to {
@@ -498,10 +498,10 @@ pub fn transcode(
         original = transcode(&original, Target::Explicit)
             .with_context(|| format!("{}: decoding", input.display()))?;
     }
-    let result = transcode(&original, target).with_context(|| format!("{}", input.display()))?;
-    result
-        .write_to_file(output)
-        .with_context(|| format!("{}", output.display()))?;
+    // The bytes written are the bytes that were decoded and compared.
+    let bytes = transcode_to_file_bytes(&original, target)
+        .with_context(|| format!("{}", input.display()))?;
+    std::fs::write(output, &bytes).with_context(|| format!("{}", output.display()))?;
     let before = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     let after = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     println!(

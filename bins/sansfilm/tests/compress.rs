@@ -195,3 +195,53 @@ fn compress_replaces_native_instances_with_verified_jpeg_ls() {
     assert_eq!(code, 0);
     assert!(out.matches("compression").count() >= 10, "{out}");
 }
+
+#[test]
+fn serve_compresses_in_the_background_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::with_config(dir.path(), "[compression]\nenabled = false\n");
+    let ct = fixtures().join("pydicom/CT_small.dcm");
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "127.0.0.1",
+        &server.port.to_string(),
+        ct.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
+    assert_eq!(
+        count(
+            &data,
+            "SELECT count(*) FROM instances WHERE transfer_syntax = '1.2.840.10008.1.2.4.80'"
+        ),
+        0,
+        "nothing compressed while disabled"
+    );
+
+    // Enabled (the default) with no minimum age: the first pass runs at start.
+    let mut server = Server::with_config(dir.path(), "[compression]\nmin_age_minutes = 0\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count(
+        &data,
+        "SELECT count(*) FROM instances WHERE transfer_syntax = '1.2.840.10008.1.2.4.80'",
+    ) == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
+    assert!(
+        server.log_text().contains("compression pass done"),
+        "{}",
+        server.log_text()
+    );
+    let (code, out, _) = sansfilm(&["verify", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+}

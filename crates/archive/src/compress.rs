@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, params};
 use sansfilm_codec::Error as CodecError;
-use sansfilm_codec::transcode::{Target, transcode_to_file_bytes};
+use sansfilm_codec::transcode::{NATIVE_SYNTAXES, Target, transcode_to_file_bytes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -104,7 +104,9 @@ pub enum InstanceOutcome {
     },
     /// Left as it is, with the reason (noted in the index).
     Declined(String),
-    /// Failed (I/O, index); tried again on the next pass.
+    /// Failed: an I/O or index error (tried again on the next pass), or a
+    /// result that did not verify (noted in the index, not tried again; the
+    /// original stays).
     Failed(String),
 }
 
@@ -142,9 +144,6 @@ impl CompressReport {
         self.bytes_before as f64 / self.bytes_after.max(1) as f64
     }
 }
-
-const NATIVE_SYNTAXES: &str =
-    "'1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.2'";
 
 impl Archive {
     /// Runs one compression pass under `policy`. `progress(done, total)` is
@@ -218,13 +217,18 @@ impl Archive {
 
     fn compression_candidates(&self, policy: &CompressionPolicy) -> Result<Vec<Candidate>> {
         let age = format!("-{} seconds", policy.min_age_minutes * 60);
+        let native = NATIVE_SYNTAXES
+            .iter()
+            .map(|uid| format!("'{uid}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT i.id, i.path, i.size, st.study_uid, p.patient_id, se.modality, i.sop_class_uid
              FROM instances i
              JOIN series se ON se.id = i.series_ref
              JOIN studies st ON st.id = se.study_ref
              JOIN patients p ON p.id = st.patient_ref
-             WHERE i.transfer_syntax IN ({NATIVE_SYNTAXES})
+             WHERE i.transfer_syntax IN ({native})
                AND i.compression_note = ''
                AND i.received_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
              ORDER BY i.id"

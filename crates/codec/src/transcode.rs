@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use dicom_core::value::Value;
+use dicom_core::value::fragments::Fragments;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntax;
@@ -42,12 +43,7 @@ impl Target {
 
     /// The transfer syntax UID.
     pub fn uid(self) -> &'static str {
-        match self {
-            Target::JpegLs => "1.2.840.10008.1.2.4.80",
-            Target::Jpeg2000 => "1.2.840.10008.1.2.4.90",
-            Target::Rle => "1.2.840.10008.1.2.5",
-            Target::Explicit => "1.2.840.10008.1.2.1",
-        }
+        self.transfer_syntax().uid()
     }
 
     /// The name used on the command line and in the configuration.
@@ -77,22 +73,62 @@ impl FromStr for Target {
     }
 }
 
+/// The transfer syntaxes of native (uncompressed) pixel data: what the
+/// encoders take, and what the archive's compression pass looks for.
+pub const NATIVE_SYNTAXES: [&str; 4] = [
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    "1.2.840.10008.1.2.2", // Explicit VR Big Endian (retired, still received)
+];
+
 /// Whether a transfer syntax UID is native (uncompressed) pixel data.
 pub fn is_native(ts: &str) -> bool {
-    let ts = ts.trim_end_matches(['\0', ' ']);
-    ts == uids::EXPLICIT_VR_LITTLE_ENDIAN
-        || ts == uids::IMPLICIT_VR_LITTLE_ENDIAN
-        || ts == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
-        || ts == "1.2.840.10008.1.2.2"
+    NATIVE_SYNTAXES.contains(&ts.trim_end_matches(['\0', ' ']))
 }
 
 /// Transcodes an instance to `target`, verified. Only the pixel data (and,
-/// for the JPEG family, Planar Configuration, which becomes 0) and the file
-/// meta's transfer syntax change; every other element is kept as it is.
+/// for the compressed targets, Planar Configuration, which becomes 0) and the
+/// file meta's transfer syntax change; every other element is kept as it is.
 pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDicomObject> {
     if target == Target::Explicit {
         return decode_to_explicit(obj);
     }
+    let (out, image) = encode(obj, target)?;
+    verify_against(&out, &image, target)?;
+    Ok(out)
+}
+
+/// Transcodes an instance to `target` and returns the Part 10 file bytes
+/// (preamble, meta, data set). The bytes themselves are proven: they are
+/// parsed back and their pixels decoded and compared bit for bit with the
+/// original's, so what is written to disk is exactly what was checked (one
+/// decode, of the bytes, rather than of the object before serialisation).
+pub fn transcode_to_file_bytes(obj: &DefaultDicomObject, target: Target) -> Result<Vec<u8>> {
+    let (out, image) = if target == Target::Explicit {
+        (decode_to_explicit(obj)?, None)
+    } else {
+        let (out, image) = encode(obj, target)?;
+        (out, Some(image))
+    };
+    let mut bytes = Vec::new();
+    out.write_all(&mut bytes)
+        .map_err(|e| Error::Encode(format!("cannot serialise the result: {e}")))?;
+    drop(out);
+    if let Some(image) = image {
+        let parsed = dicom_object::OpenFileOptions::new()
+            .from_reader(&bytes[128..])
+            .map_err(|e| {
+                Error::VerificationFailed(format!("the written file does not parse: {e}"))
+            })?;
+        verify_against(&parsed, &image, target)?;
+    }
+    Ok(bytes)
+}
+
+/// Encodes the pixels of a native instance, unverified: the callers above
+/// verify the result, in memory or as written.
+fn encode(obj: &DefaultDicomObject, target: Target) -> Result<(DefaultDicomObject, NativeImage)> {
     let ts = obj.meta().transfer_syntax().to_string();
     if !is_native(&ts) {
         return Err(Error::Unsupported(format!(
@@ -103,13 +139,17 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
     let frames = match target {
         Target::Rle => encode_rle(&image)?,
         Target::JpegLs | Target::Jpeg2000 => encode_jpeg_family(&image, target)?,
-        Target::Explicit => unreachable!("handled above"),
+        Target::Explicit => unreachable!("decoding is not encoding"),
     };
     let mut out = obj.clone();
+    // One fragment per frame, with a basic offset table; odd lengths padded
+    // (dicom-core's `Fragments`, as dicom-pixeldata's `encapsulate` uses it,
+    // whose `Value` type does not fit an `InMemDicomObject`).
+    let fragments: Vec<Fragments> = frames.into_iter().map(|f| Fragments::new(f, 0)).collect();
     out.put(DataElement::new(
         tags::PIXEL_DATA,
         VR::OB,
-        encapsulate(frames),
+        Value::PixelSequence(fragments.into()),
     ));
     // Every target's decoders give interleaved samples: the result says so.
     if image.layout.samples > 1 && image.layout.planar {
@@ -121,31 +161,15 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
     }
     let ts = target.transfer_syntax();
     out.update_meta(|m| m.set_transfer_syntax(&ts));
-    // RLE keeps every bit; the JPEG family keeps Bits Stored bits, which
-    // decoders sign-extend.
-    let sign = (target != Target::Rle).then_some(&image.layout);
-    verify(&out, &image.interleaved(), sign)?;
-    Ok(out)
+    Ok((out, image))
 }
 
-/// Transcodes an instance to `target` and returns the Part 10 file bytes
-/// (preamble, meta, data set). The bytes themselves are proven: they are
-/// parsed back and their pixels decoded and compared bit for bit with the
-/// original's, so what is written to disk is exactly what was checked.
-pub fn transcode_to_file_bytes(obj: &DefaultDicomObject, target: Target) -> Result<Vec<u8>> {
-    let out = transcode(obj, target)?;
-    let mut bytes = Vec::new();
-    out.write_all(&mut bytes)
-        .map_err(|e| Error::Encode(format!("cannot serialise the result: {e}")))?;
-    let parsed = dicom_object::OpenFileOptions::new()
-        .from_reader(&bytes[128..])
-        .map_err(|e| Error::VerificationFailed(format!("the written file does not parse: {e}")))?;
-    if target != Target::Explicit {
-        let image = NativeImage::of(obj)?;
-        let sign = (target != Target::Rle).then_some(&image.layout);
-        verify(&parsed, &image.interleaved(), sign)?;
-    }
-    Ok(bytes)
+/// Compares the decoded pixels of `encoded` with the original image's. RLE
+/// keeps every bit; the JPEG family keeps Bits Stored bits, which decoders
+/// sign-extend.
+fn verify_against(encoded: &DefaultDicomObject, image: &NativeImage, target: Target) -> Result<()> {
+    let sign = (target != Target::Rle).then_some(&image.layout);
+    verify(encoded, &image.interleaved(), sign)
 }
 
 fn encode_rle(image: &NativeImage) -> Result<Vec<Vec<u8>>> {
@@ -241,28 +265,6 @@ fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
     }
     out.update_meta(|m| m.set_transfer_syntax(&entries::EXPLICIT_VR_LITTLE_ENDIAN));
     Ok(out)
-}
-
-/// One fragment per frame, with a basic offset table (offsets of each
-/// frame's item from the first item).
-fn encapsulate(frames: Vec<Vec<u8>>) -> Value<dicom_object::InMemDicomObject> {
-    let mut offsets = Vec::with_capacity(frames.len());
-    let mut at = 0u32;
-    let frames: Vec<Vec<u8>> = frames
-        .into_iter()
-        .map(|mut f| {
-            // Items have even lengths; JPEG decoders ignore the padding.
-            if f.len() % 2 == 1 {
-                f.push(0);
-            }
-            offsets.push(at);
-            at += 8 + f.len() as u32;
-            f
-        })
-        .collect();
-    Value::from(dicom_core::value::PixelFragmentSequence::new(
-        offsets, frames,
-    ))
 }
 
 /// Decodes `encoded` again (dicom-pixeldata) and compares every frame with

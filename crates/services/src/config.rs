@@ -248,6 +248,16 @@ mod tests {
         assert!(e.to_string().contains("ae_tittle"), "{e}");
         assert!(Config::from_toml("[dicom]\nae_title = \"WAY_TOO_LONG_AE_TITLE\"").is_err());
     }
+
+    #[test]
+    fn an_unknown_compression_target_is_an_error_that_names_the_choices() {
+        let e = Config::from_toml("[compression]\ntarget = \"jpeg\"").unwrap_err();
+        assert!(e.to_string().contains("jpegls, jpeg2000 or rle"), "{e}");
+        // Decoding is not a compression target.
+        assert!(Config::from_toml("[compression]\ntarget = \"explicit\"").is_err());
+        let c = Config::from_toml("[compression]\ntarget = \"jpeg2000\"\nthreads = 2").unwrap();
+        assert_eq!(c.compression.policy().threads, 2);
+    }
 }
 
 #[cfg(test)]
@@ -262,5 +272,6 @@ mod readme {
         let config = super::Config::from_toml(&readme[start..end]).unwrap();
         assert!(config.worklist.profiles.contains_key("ECHO_VOLUSON"));
         assert_eq!(config.dicom.access.allow.len(), 2);
+        assert_eq!(config.compression.target, "jpegls");
     }
 }
