@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite of sansfilm, after installing what the tests need:
-# DCMTK (storescu, findscu, echoscu: real peers), rsyslog (an audit
+# DCMTK (storescu, findscu, echoscu: real peers; its codecs), GDCM's gdcmconv
+# (files compressed by another toolkit), rsyslog (an audit
 # repository) and cmake with apt-get, and
 # pynetdicom, the hl7 package (mllp_send), lxml and rnc2rng (audit schema),
 # pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls)
@@ -14,6 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need=()
 command -v storescu >/dev/null 2>&1 || need+=(dcmtk)
+command -v gdcmconv >/dev/null 2>&1 || need+=(libgdcm-tools) # GDCM: compressed inputs
 command -v cmake >/dev/null 2>&1 || need+=(cmake)   # CharLS (JPEG-LS) builds with cmake
 command -v g++ >/dev/null 2>&1 || need+=(g++)       # and is C++
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)

@@ -501,17 +501,37 @@ pub fn transcode(
     // The bytes written are the bytes that were decoded and compared.
     let bytes = transcode_to_file_bytes(&original, target)
         .with_context(|| format!("{}", input.display()))?;
-    std::fs::write(output, &bytes).with_context(|| format!("{}", output.display()))?;
+    write_whole(output, &bytes).with_context(|| format!("{}", output.display()))?;
     let before = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     let after = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     println!(
-        "{} -> {}: {} -> {} bytes (ratio {:.2}) in {:.0} ms, verified",
+        "{} -> {}: {} -> {} bytes (ratio {:.2}) in {:.0} ms, {}",
         input.display(),
         output.display(),
         before,
         after,
         before as f64 / after.max(1) as f64,
-        started.elapsed().as_secs_f64() * 1000.0
+        started.elapsed().as_secs_f64() * 1000.0,
+        if target == Target::Explicit {
+            "decoded"
+        } else {
+            "verified"
+        }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it,
+/// flushed to disk, then renamed over it. A full disk leaves no half file.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

@@ -152,17 +152,7 @@ impl NativeImage {
             return Cow::Borrowed(frame);
         }
         let bps = self.layout.bytes_per_sample().unwrap_or(1);
-        let samples = self.layout.samples;
-        let pixels = self.layout.rows * self.layout.columns;
-        let mut out = vec![0u8; frame.len()];
-        for s in 0..samples {
-            for p in 0..pixels {
-                let from = (s * pixels + p) * bps;
-                let to = (p * samples + s) * bps;
-                out[to..to + bps].copy_from_slice(&frame[from..from + bps]);
-            }
-        }
-        Cow::Owned(out)
+        Cow::Owned(interleave_planes(frame, self.layout.samples, bps))
     }
 
     /// All frames, interleaved: what a JPEG-family result must decode to.
@@ -246,6 +236,24 @@ pub(crate) fn sign_extend(data: &mut [u8], bytes_per_sample: usize, bits_stored:
         let extended = (((v << shift) as i32) >> shift) as u32;
         chunk.copy_from_slice(&extended.to_le_bytes()[..bytes_per_sample]);
     }
+}
+
+/// Interleaves a frame stored colour-by-plane (all of the first sample, then
+/// all of the second...) into colour-by-pixel order, `bytes_per_sample`
+/// bytes per value. A frame whose length is not a whole number of pixels
+/// keeps its trailing bytes in place.
+pub fn interleave_planes(frame: &[u8], samples: usize, bytes_per_sample: usize) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    let value = bytes_per_sample.max(1);
+    let pixels = frame.len() / (samples.max(1) * value);
+    for s in 0..samples {
+        for p in 0..pixels {
+            let from = (s * pixels + p) * value;
+            let to = (p * samples + s) * value;
+            out[to..to + value].copy_from_slice(&frame[from..from + value]);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -77,12 +77,93 @@ pub fn encode_frame(frame: &[u8], spec: &FrameSpec) -> Result<Vec<u8>> {
         .map_err(|e| Error::Encode(format!("JPEG-LS: {e}")))
 }
 
-/// Decodes one codestream to interleaved little-endian samples. Damaged input
-/// gives an error, never a panic.
+/// Decodes one codestream to interleaved little-endian samples, whatever its
+/// interleave mode. Damaged input gives an error, never a panic.
 pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
-    CharLS::default()
+    let decoded = CharLS::default()
         .decode(codestream)
-        .map_err(|e| Error::Corrupt(format!("JPEG-LS: {e}")))
+        .map_err(|e| Error::Corrupt(format!("JPEG-LS: {e}")))?;
+    let header = Header::read(codestream)?;
+    Ok(if header.decodes_to_planes() {
+        let bytes_per_sample = if header.precision > 8 { 2 } else { 1 };
+        crate::image::interleave_planes(&decoded, header.components, bytes_per_sample)
+    } else {
+        decoded
+    })
+}
+
+/// What the frame and first scan headers of a JPEG-LS codestream say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Sample precision (P of the SOF55 segment).
+    pub precision: usize,
+    /// Components of the frame (Nf).
+    pub components: usize,
+    /// Interleave mode of the first scan (ILV): 0 none (one component per
+    /// scan), 1 line, 2 sample.
+    pub interleave: u8,
+}
+
+impl Header {
+    /// Reads the SOF55 and first SOS segments (ISO 14495-1 C.2).
+    pub fn read(codestream: &[u8]) -> Result<Header> {
+        let corrupt = |what: &str| Error::Corrupt(format!("JPEG-LS codestream: {what}"));
+        if codestream.get(..2) != Some(&[0xFF, 0xD8]) {
+            return Err(corrupt("no start of image"));
+        }
+        let mut pos = 2;
+        let mut frame: Option<(usize, usize)> = None;
+        loop {
+            // Markers may be preceded by fill bytes 0xFF.
+            while codestream.get(pos) == Some(&0xFF) && codestream.get(pos + 1) == Some(&0xFF) {
+                pos += 1;
+            }
+            let (Some(&0xFF), Some(&marker)) = (codestream.get(pos), codestream.get(pos + 1))
+            else {
+                return Err(corrupt("no scan header"));
+            };
+            pos += 2;
+            if marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
+                continue; // segments without a length
+            }
+            let segment = codestream
+                .get(pos..pos + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+                .and_then(|len| codestream.get(pos..pos + len.max(2)))
+                .ok_or_else(|| corrupt("a segment runs past the end"))?;
+            match marker {
+                0xF7 => {
+                    let (&p, &nf) = segment
+                        .get(2)
+                        .zip(segment.get(7))
+                        .ok_or_else(|| corrupt("short SOF55"))?;
+                    frame = Some((p as usize, nf as usize));
+                }
+                0xDA => {
+                    let (precision, components) =
+                        frame.ok_or_else(|| corrupt("scan before frame header"))?;
+                    let ns = *segment.get(2).ok_or_else(|| corrupt("short SOS"))? as usize;
+                    let interleave = *segment
+                        .get(3 + 2 * ns + 1)
+                        .ok_or_else(|| corrupt("short SOS"))?;
+                    return Ok(Header {
+                        precision,
+                        components,
+                        interleave,
+                    });
+                }
+                _ => {}
+            }
+            pos += segment.len();
+        }
+    }
+
+    /// Whether CharLS decodes this codestream colour-by-plane: interleave
+    /// mode none with more than one component. DICOM wants colour-by-pixel
+    /// whatever the mode (PS3.5 A.4.3), which [`decode_frame`] restores.
+    pub fn decodes_to_planes(&self) -> bool {
+        self.interleave == 0 && self.components > 1
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +207,45 @@ mod tests {
         };
         let coded = encode_frame(&rgb, &spec).unwrap();
         assert_eq!(decode_frame(&coded).unwrap(), rgb);
+    }
+
+    #[test]
+    fn colour_coded_plane_by_plane_decodes_interleaved() {
+        // Interleave mode none (GDCM writes it): one scan per component;
+        // CharLS takes and gives planes, DICOM wants pixels interleaved.
+        let (columns, rows) = (5, 3);
+        let planes: Vec<u8> = noise(3 * columns * rows, 5, 0xFF)
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let mut codec = CharLS::default();
+        codec.set_interleave_mode(InterleaveMode::None).unwrap();
+        let info = FrameInfo {
+            width: columns as u32,
+            height: rows as u32,
+            bits_per_sample: 8,
+            component_count: 3,
+        };
+        let coded = codec.encode(info, 0, &planes).unwrap();
+        let header = Header::read(&coded).unwrap();
+        assert_eq!(
+            header,
+            Header {
+                precision: 8,
+                components: 3,
+                interleave: 0
+            }
+        );
+        assert!(header.decodes_to_planes());
+        assert_eq!(
+            decode_frame(&coded).unwrap(),
+            crate::image::interleave_planes(&planes, 3, 1)
+        );
+        // Cut anywhere, the header reader gives an error or a header, never
+        // a panic.
+        for cut in 0..coded.len().min(64) {
+            let _ = Header::read(&coded[..cut]);
+        }
     }
 
     #[test]

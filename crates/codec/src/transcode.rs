@@ -9,11 +9,12 @@ use dicom_core::value::fragments::Fragments;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntax;
+use dicom_encoding::adapters::PixelDataObject;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::entries;
 
-use crate::image::{HighBits, ImageLayout, NativeImage, sign_extend};
+use crate::image::{HighBits, ImageLayout, NativeImage, interleave_planes, sign_extend};
 use crate::rle::{self, FrameLayout};
 use crate::{Error, Result, jpeg2k, jpegls};
 
@@ -233,11 +234,51 @@ fn encode_jpeg_family(image: &NativeImage, target: Target) -> Result<Vec<Vec<u8>
         .collect()
 }
 
+/// Pixels as decoded, and how they are laid out.
+struct Decoded {
+    data: Vec<u8>,
+    photometric: String,
+    samples: u16,
+    planar: u16,
+}
+
+/// Decodes every frame (dicom-pixeldata), then mends what its JPEG-LS
+/// adapter leaves: colour codestreams in interleave mode none come out of
+/// CharLS colour-by-plane while the data set says (rightly, PS3.5 A.4.3)
+/// colour-by-pixel; they are interleaved here.
+fn decode(obj: &DefaultDicomObject) -> std::result::Result<Decoded, String> {
+    let decoded = obj.decode_pixel_data().map_err(|e| e.to_string())?;
+    let mut out = Decoded {
+        data: decoded.data().to_vec(),
+        photometric: decoded.photometric_interpretation().as_str().to_string(),
+        samples: decoded.samples_per_pixel(),
+        planar: decoded.planar_configuration() as u16,
+    };
+    drop(decoded);
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    let jpeg_ls = [uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS].contains(&ts);
+    if jpeg_ls && out.samples > 1 {
+        let frames = (obj.number_of_frames().unwrap_or(1) as usize).max(1);
+        let frame_len = out.data.len() / frames;
+        for (i, frame) in out.data.chunks_exact_mut(frame_len).enumerate() {
+            let codestream = obj
+                .frame_pixel_data(i as u32)
+                .ok_or_else(|| format!("frame {i} missing"))?;
+            let header = jpegls::Header::read(&codestream).map_err(|e| e.to_string())?;
+            if header.decodes_to_planes() {
+                let bps = if header.precision > 8 { 2 } else { 1 };
+                let interleaved = interleave_planes(frame, out.samples as usize, bps);
+                frame.copy_from_slice(&interleaved);
+            }
+        }
+        out.planar = 0;
+    }
+    Ok(out)
+}
+
 fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
-    let decoded = obj
-        .decode_pixel_data()
-        .map_err(|e| Error::Decode(e.to_string()))?;
-    let data = decoded.data().to_vec();
+    let decoded = decode(obj).map_err(Error::Decode)?;
+    let data = decoded.data;
     let mut out = obj.clone();
     let vr = if ImageLayout::of(obj)?.bits_allocated > 8 {
         VR::OW
@@ -254,13 +295,13 @@ fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
     out.put(DataElement::new(
         tags::PHOTOMETRIC_INTERPRETATION,
         VR::CS,
-        PrimitiveValue::from(decoded.photometric_interpretation().as_str()),
+        PrimitiveValue::from(decoded.photometric.as_str()),
     ));
-    if decoded.samples_per_pixel() > 1 {
+    if decoded.samples > 1 {
         out.put(DataElement::new(
             tags::PLANAR_CONFIGURATION,
             VR::US,
-            PrimitiveValue::from(decoded.planar_configuration() as u16),
+            PrimitiveValue::from(decoded.planar),
         ));
     }
     out.update_meta(|m| m.set_transfer_syntax(&entries::EXPLICIT_VR_LITTLE_ENDIAN));
@@ -276,10 +317,9 @@ pub fn verify(
     original: &[u8],
     layout: Option<&ImageLayout>,
 ) -> Result<()> {
-    let decoded = encoded
-        .decode_pixel_data()
-        .map_err(|e| Error::VerificationFailed(format!("cannot decode the result: {e}")))?;
-    let mut data = decoded.data().to_vec();
+    let mut data = decode(encoded)
+        .map_err(|e| Error::VerificationFailed(format!("cannot decode the result: {e}")))?
+        .data;
     if data.len() < original.len() {
         return Err(Error::VerificationFailed(format!(
             "{} bytes decoded, {} expected",

@@ -132,6 +132,15 @@ pub fn sansfilm(args: &[&str]) -> (i32, String, String) {
 
 /// A DCMTK tool; panics with a clear message when DCMTK is not installed.
 pub fn dcmtk(tool: &str) -> Command {
+    outside_tool(tool, "DCMTK")
+}
+
+/// A GDCM tool (Debian package libgdcm-tools), checked as [`dcmtk`] is.
+pub fn gdcm(tool: &str) -> Command {
+    outside_tool(tool, "GDCM")
+}
+
+fn outside_tool(tool: &str, package: &str) -> Command {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
@@ -139,7 +148,7 @@ pub fn dcmtk(tool: &str) -> Command {
         .unwrap_or(false);
     assert!(
         found,
-        "{tool} (DCMTK) is not installed: run the README's test command, which installs it"
+        "{tool} ({package}) is not installed: run the README's test command, which installs it"
     );
     Command::new(tool)
 }
