@@ -186,3 +186,66 @@ fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
     );
     assert_eq!(decoded.len() + skipped, ORIGINALS.len() * COMPRESSORS.len());
 }
+
+/// The other way: what `sansfilm transcode` writes, DCMTK (`dcmdjpls`,
+/// `dcmdrle`; DCMTK has no free JPEG 2000 decoder) and GDCM (`gdcmconv
+/// --raw`) decode to the original pixels.
+#[test]
+fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
+    let dir = tempfile::tempdir().unwrap();
+    let originals: Vec<PathBuf> = ORIGINALS.iter().map(|f| fixtures().join(f)).collect();
+    let reference = pydicom_md5s(&originals);
+    let decoders: &[(&str, &str, fn() -> Command)] = &[
+        ("jpegls", "dcmdjpls", || dcmtk("dcmdjpls")),
+        ("rle", "dcmdrle", || dcmtk("dcmdrle")),
+        ("jpegls", "gdcmconv --raw", raw_gdcm),
+        ("jpeg2000", "gdcmconv --raw", raw_gdcm),
+        ("rle", "gdcmconv --raw", raw_gdcm),
+    ];
+    let mut problems = vec![];
+    let mut decoded = vec![];
+    for (n, original) in originals.iter().enumerate() {
+        for target in ["jpegls", "jpeg2000", "rle"] {
+            let ours = dir.path().join(format!("{n}-{target}.dcm"));
+            let (code, _, err) = sansfilm(&[
+                "transcode",
+                "--to",
+                target,
+                original.to_str().unwrap(),
+                ours.to_str().unwrap(),
+            ]);
+            if code != 0 {
+                problems.push(format!("{}: sansfilm --to {target}: {err}", ORIGINALS[n]));
+                continue;
+            }
+            for (k, (_, name, decoder)) in decoders
+                .iter()
+                .enumerate()
+                .filter(|(_, (t, _, _))| *t == target)
+            {
+                let what = format!("{} --to {target}, decoded by {name}", ORIGINALS[n]);
+                let back = dir.path().join(format!("{n}-{target}-{k}.dcm"));
+                let out = with_files(decoder(), &ours, &back).output().unwrap();
+                if !out.status.success() {
+                    problems.push(format!("{what}: {}", String::from_utf8_lossy(&out.stderr)));
+                    continue;
+                }
+                decoded.push((what, back, n));
+            }
+        }
+    }
+    let paths: Vec<PathBuf> = decoded.iter().map(|(_, p, _)| p.clone()).collect();
+    for ((what, _, n), md5) in decoded.iter().zip(pydicom_md5s(&paths)) {
+        if md5 != reference[*n] {
+            problems.push(format!("{what}: pixels {md5}, original {}", reference[*n]));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(decoded.len(), ORIGINALS.len() * decoders.len());
+}
+
+fn raw_gdcm() -> Command {
+    let mut c = gdcm("gdcmconv");
+    c.arg("--raw");
+    c
+}
