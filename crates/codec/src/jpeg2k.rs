@@ -231,6 +231,51 @@ pub fn encode_frame(frame: &[u8], spec: &FrameSpec, signed: bool) -> Result<Vec<
     Ok(sink.bytes)
 }
 
+/// What the SIZ segment of a JPEG 2000 codestream says of the image
+/// (ISO 15444-1 A.5.1), read to check it against the data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Width of the image area (Xsiz − XOsiz).
+    pub columns: usize,
+    /// Height of the image area (Ysiz − YOsiz).
+    pub rows: usize,
+    /// Components (Csiz).
+    pub components: usize,
+    /// Precision of the first component, in bits.
+    pub precision: usize,
+    /// Whether the first component is signed.
+    pub signed: bool,
+}
+
+impl Header {
+    /// Reads the SIZ segment that follows the start of codestream (a JP2
+    /// wrapper, which some writers add, is looked through).
+    pub fn read(data: &[u8]) -> Result<Header> {
+        let corrupt = |what: &str| Error::Corrupt(format!("JPEG 2000 codestream: {what}"));
+        let start = data
+            .windows(4)
+            .take(4096)
+            .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+            .ok_or_else(|| corrupt("no start of codestream and SIZ segment"))?;
+        let siz = data
+            .get(start + 4..start + 4 + 41)
+            .ok_or_else(|| corrupt("short SIZ segment"))?;
+        let u32_at = |i: usize| u32::from_be_bytes([siz[i], siz[i + 1], siz[i + 2], siz[i + 3]]);
+        let (x, y, x0, y0) = (u32_at(4), u32_at(8), u32_at(12), u32_at(16));
+        if x0 > x || y0 > y {
+            return Err(corrupt("image offset beyond the image"));
+        }
+        let ssiz = siz[38];
+        Ok(Header {
+            columns: (x - x0) as usize,
+            rows: (y - y0) as usize,
+            components: u16::from_be_bytes([siz[36], siz[37]]) as usize,
+            precision: (ssiz & 0x7F) as usize + 1,
+            signed: ssiz & 0x80 != 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,10 +80,10 @@ pub fn encode_frame(frame: &[u8], spec: &FrameSpec) -> Result<Vec<u8>> {
 /// Decodes one codestream to interleaved little-endian samples, whatever its
 /// interleave mode. Damaged input gives an error, never a panic.
 pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
+    let header = Header::read_whole(codestream)?;
     let decoded = CharLS::default()
         .decode(codestream)
         .map_err(|e| Error::Corrupt(format!("JPEG-LS: {e}")))?;
-    let header = Header::read(codestream)?;
     Ok(if header.decodes_to_planes() {
         let bytes_per_sample = if header.precision > 8 { 2 } else { 1 };
         crate::image::interleave_planes(&decoded, header.components, bytes_per_sample)
@@ -95,7 +95,11 @@ pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
 /// What the frame and first scan headers of a JPEG-LS codestream say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    /// Sample precision (P of the SOF55 segment).
+    /// Columns (X of the SOF55 segment).
+    pub columns: usize,
+    /// Rows (Y; 0 when a DNL segment gives them later).
+    pub rows: usize,
+    /// Sample precision (P).
     pub precision: usize,
     /// Components of the frame (Nf).
     pub components: usize,
@@ -112,7 +116,7 @@ impl Header {
             return Err(corrupt("no start of image"));
         }
         let mut pos = 2;
-        let mut frame: Option<(usize, usize)> = None;
+        let mut frame: Option<Header> = None;
         loop {
             // Markers may be preceded by fill bytes 0xFF.
             while codestream.get(pos) == Some(&0xFF) && codestream.get(pos + 1) == Some(&0xFF) {
@@ -133,29 +137,52 @@ impl Header {
                 .ok_or_else(|| corrupt("a segment runs past the end"))?;
             match marker {
                 0xF7 => {
-                    let (&p, &nf) = segment
-                        .get(2)
-                        .zip(segment.get(7))
-                        .ok_or_else(|| corrupt("short SOF55"))?;
-                    frame = Some((p as usize, nf as usize));
+                    let b = segment.get(..8).ok_or_else(|| corrupt("short SOF55"))?;
+                    frame = Some(Header {
+                        precision: b[2] as usize,
+                        rows: u16::from_be_bytes([b[3], b[4]]) as usize,
+                        columns: u16::from_be_bytes([b[5], b[6]]) as usize,
+                        components: b[7] as usize,
+                        interleave: 0,
+                    });
                 }
                 0xDA => {
-                    let (precision, components) =
-                        frame.ok_or_else(|| corrupt("scan before frame header"))?;
+                    let frame = frame.ok_or_else(|| corrupt("scan before frame header"))?;
                     let ns = *segment.get(2).ok_or_else(|| corrupt("short SOS"))? as usize;
                     let interleave = *segment
                         .get(3 + 2 * ns + 1)
                         .ok_or_else(|| corrupt("short SOS"))?;
                     return Ok(Header {
-                        precision,
-                        components,
                         interleave,
+                        ..frame
                     });
                 }
                 _ => {}
             }
             pos += segment.len();
         }
+    }
+
+    /// Reads the header of a codestream that must also be whole: ending
+    /// with the end-of-image marker, after at most the zero bytes that pad a
+    /// DICOM fragment. CharLS 2.4 spends seconds on a truncated codestream
+    /// (9 s for a 64 × 64 frame cut in half) before it fails: a cut is
+    /// refused here first.
+    pub fn read_whole(codestream: &[u8]) -> Result<Header> {
+        let header = Header::read(codestream)?;
+        let end = codestream.len()
+            - codestream
+                .iter()
+                .rev()
+                .take(8)
+                .take_while(|&&b| b == 0)
+                .count();
+        if !codestream[..end].ends_with(&[0xFF, 0xD9]) {
+            return Err(Error::Corrupt(
+                "JPEG-LS codestream: truncated (no end-of-image marker)".into(),
+            ));
+        }
+        Ok(header)
     }
 
     /// Whether CharLS decodes this codestream colour-by-plane: interleave
@@ -231,6 +258,8 @@ mod tests {
         assert_eq!(
             header,
             Header {
+                columns,
+                rows,
                 precision: 8,
                 components: 3,
                 interleave: 0

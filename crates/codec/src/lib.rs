@@ -13,6 +13,14 @@
 //!   Explicit VR Little Endian, changing only the pixel data (and Planar
 //!   Configuration for the JPEG family) and the file meta's transfer syntax.
 //!
+//! Decoding (to Explicit VR Little Endian, and inside every verification)
+//! goes through dicom-pixeldata and is then checked: the decoded size
+//! against the data set, each JPEG-LS and JPEG 2000 frame header against
+//! Rows, Columns, Samples per Pixel and Bits Allocated, each RLE frame
+//! against a second, strict decoder. Damaged input — fragments missing or
+//! extra, truncated codestreams, attributes that lie — is an error, never a
+//! panic or a wrong image (`tests/damaged.rs`; fuzz targets in `fuzz/`).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -25,7 +33,10 @@
 //! # Ok::<(), sansfilm_codec::Error>(())
 //! ```
 
+mod decode;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod image;
 pub mod jpeg2k;
 pub mod jpegls;

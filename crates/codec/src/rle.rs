@@ -1,6 +1,8 @@
-//! RLE Lossless (PS3.5 Annex G): the encoder dicom-rs lacks, and a decoder
-//! used by the unit tests (the archive verifies with dicom-pixeldata's, an
-//! independent implementation).
+//! RLE Lossless (PS3.5 Annex G): the encoder dicom-rs lacks, and a strict
+//! decoder. Every RLE decoding of an instance is done twice, by
+//! dicom-pixeldata (an independent implementation) and by this decoder,
+//! which must agree: dicom-pixeldata's stops where the data set says and
+//! would not notice Rows that lie.
 //!
 //! A frame becomes one segment per byte plane: for each sample, its most
 //! significant byte first. Each segment is PackBits: a header byte `n` in
@@ -134,8 +136,12 @@ pub fn decode_frame(encoded: &[u8], layout: &FrameLayout) -> Result<Vec<u8>> {
             if start < 64 || start > end || end > encoded.len() {
                 return Err(bad("segment offsets out of range"));
             }
-            let plane = unpack_bits(&encoded[start..end], layout.pixels)
-                .ok_or_else(|| bad("segment too short"))?;
+            let plane = unpack_bits(&encoded[start..end], layout.pixels).ok_or_else(|| {
+                bad(&format!(
+                    "a segment does not decode to the {} bytes Rows x Columns make",
+                    layout.pixels
+                ))
+            })?;
             for (p, v) in plane.into_iter().enumerate() {
                 out[layout.offset(p, s, b)] = v;
             }
@@ -145,10 +151,17 @@ pub fn decode_frame(encoded: &[u8], layout: &FrameLayout) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Unpacks a whole segment, which must decode to exactly `want` bytes: a
+/// segment that holds more (Rows or Columns that lie, a wrong segment
+/// order) or less is damaged. One trailing byte is the segment's padding to
+/// an even length (PS3.5 G.3.1).
 fn unpack_bits(data: &[u8], want: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(want);
     let mut i = 0;
-    while out.len() < want && i < data.len() {
+    while i < data.len() && out.len() <= want {
+        if out.len() == want && i + 1 == data.len() {
+            break; // padding
+        }
         let h = data[i] as i8;
         i += 1;
         if h >= 0 {
@@ -162,10 +175,7 @@ fn unpack_bits(data: &[u8], want: usize) -> Option<Vec<u8>> {
             i += 1;
         }
     }
-    (out.len() >= want).then(|| {
-        out.truncate(want);
-        out
-    })
+    (out.len() == want).then_some(out)
 }
 
 #[cfg(test)]

@@ -9,12 +9,11 @@ use dicom_core::value::fragments::Fragments;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntax;
-use dicom_encoding::adapters::PixelDataObject;
 use dicom_object::DefaultDicomObject;
-use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::entries;
 
-use crate::image::{HighBits, ImageLayout, NativeImage, interleave_planes, sign_extend};
+use crate::decode::decode;
+use crate::image::{HighBits, ImageLayout, NativeImage, sign_extend};
 use crate::rle::{self, FrameLayout};
 use crate::{Error, Result, jpeg2k, jpegls};
 
@@ -232,48 +231,6 @@ fn encode_jpeg_family(image: &NativeImage, target: Target) -> Result<Vec<Vec<u8>
             }
         })
         .collect()
-}
-
-/// Pixels as decoded, and how they are laid out.
-struct Decoded {
-    data: Vec<u8>,
-    photometric: String,
-    samples: u16,
-    planar: u16,
-}
-
-/// Decodes every frame (dicom-pixeldata), then mends what its JPEG-LS
-/// adapter leaves: colour codestreams in interleave mode none come out of
-/// CharLS colour-by-plane while the data set says (rightly, PS3.5 A.4.3)
-/// colour-by-pixel; they are interleaved here.
-fn decode(obj: &DefaultDicomObject) -> std::result::Result<Decoded, String> {
-    let decoded = obj.decode_pixel_data().map_err(|e| e.to_string())?;
-    let mut out = Decoded {
-        data: decoded.data().to_vec(),
-        photometric: decoded.photometric_interpretation().as_str().to_string(),
-        samples: decoded.samples_per_pixel(),
-        planar: decoded.planar_configuration() as u16,
-    };
-    drop(decoded);
-    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
-    let jpeg_ls = [uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS].contains(&ts);
-    if jpeg_ls && out.samples > 1 {
-        let frames = (obj.number_of_frames().unwrap_or(1) as usize).max(1);
-        let frame_len = out.data.len() / frames;
-        for (i, frame) in out.data.chunks_exact_mut(frame_len).enumerate() {
-            let codestream = obj
-                .frame_pixel_data(i as u32)
-                .ok_or_else(|| format!("frame {i} missing"))?;
-            let header = jpegls::Header::read(&codestream).map_err(|e| e.to_string())?;
-            if header.decodes_to_planes() {
-                let bps = if header.precision > 8 { 2 } else { 1 };
-                let interleaved = interleave_planes(frame, out.samples as usize, bps);
-                frame.copy_from_slice(&interleaved);
-            }
-        }
-        out.planar = 0;
-    }
-    Ok(out)
 }
 
 fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {

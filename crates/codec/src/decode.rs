@@ -1,0 +1,198 @@
+//! Decoding of a whole instance's pixel data (dicom-pixeldata), checked
+//! against what the data set and the codestreams say, so that damaged or
+//! inconsistent input is an error and never a wrong image or a panic.
+
+use dicom_dictionary_std::uids;
+use dicom_encoding::adapters::PixelDataObject;
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::PixelDecoder;
+
+use crate::image::{ImageLayout, interleave_planes};
+use crate::rle::{self, FrameLayout};
+use crate::transcode::is_native;
+use crate::{jpeg2k, jpegls};
+
+/// Pixels as decoded, and how they are laid out.
+pub(crate) struct Decoded {
+    /// Every frame, samples interleaved unless `planar` is 1.
+    pub data: Vec<u8>,
+    /// Photometric interpretation of `data` (a colour transform undone by
+    /// the decoder shows here).
+    pub photometric: String,
+    /// Samples per pixel.
+    pub samples: u16,
+    /// Planar configuration of `data`.
+    pub planar: u16,
+}
+
+/// Decodes every frame, then checks the result:
+///
+/// - dicom-pixeldata 0.10's adapters index slices by what the data set says
+///   and some panic when a codestream disagrees: a panic is caught and
+///   becomes an error;
+/// - the decoded length must be what Rows, Columns, Samples per Pixel, Bits
+///   Allocated and Number of Frames describe (fragments missing or extra);
+/// - each JPEG-LS and JPEG 2000 frame header must agree with the data set
+///   (the JPEG 2000 adapter pads or cuts to the data set's size otherwise);
+/// - each RLE frame is decoded again by this crate's strict decoder, which
+///   must agree (dicom-pixeldata's stops where the data set says, so Rows
+///   that lie go unnoticed);
+/// - colour JPEG-LS coded plane by plane (interleave mode none) comes out of
+///   CharLS colour-by-plane while the data set rightly says colour-by-pixel
+///   (PS3.5 A.4.3): it is interleaved.
+pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    let codec = Codec::of(ts);
+    let layout = match codec {
+        Some(_) => ImageLayout::of(obj).map_err(|e| e.to_string())?,
+        None => return decode_unchecked(obj),
+    };
+    // Headers first: a disagreement is then named, before any decoder can
+    // trip over it.
+    if matches!(codec, Some(Codec::JpegLs | Codec::Jpeg2000)) {
+        for i in 0..layout.frames {
+            let codestream = frame_codestream(obj, i, &layout)?;
+            let header = match codec {
+                Some(Codec::JpegLs) => jpegls::Header::read_whole(&codestream).map(|h| {
+                    let rows = if h.rows == 0 { layout.rows } else { h.rows };
+                    (h.columns, rows, h.components, h.precision)
+                }),
+                _ => jpeg2k::Header::read(&codestream)
+                    .map(|h| (h.columns, h.rows, h.components, h.precision)),
+            };
+            agree(
+                i,
+                header.map_err(|e| format!("frame {}: {e}", i + 1))?,
+                &layout,
+            )?;
+        }
+    }
+    let mut out = decode_unchecked(obj)?;
+    let Ok(frame_len) = layout.frame_len() else {
+        return Ok(out); // 1-bit data: no lossless codec of ours codes it
+    };
+    let expected = frame_len * layout.frames;
+    if out.data.len() != expected {
+        return Err(format!(
+            "the codestreams decode to {} bytes, the data set describes {expected} \
+             ({} frames of {} x {}, {} samples of {} bits)",
+            out.data.len(),
+            layout.frames,
+            layout.columns,
+            layout.rows,
+            layout.samples,
+            layout.bits_allocated
+        ));
+    }
+    for (i, frame) in out.data.chunks_exact_mut(frame_len).enumerate() {
+        match codec {
+            Some(Codec::JpegLs) if layout.samples > 1 => {
+                let h = jpegls::Header::read(&frame_codestream(obj, i, &layout)?)
+                    .map_err(|e| e.to_string())?;
+                if h.decodes_to_planes() {
+                    let bytes = if h.precision > 8 { 2 } else { 1 };
+                    let interleaved = interleave_planes(frame, layout.samples, bytes);
+                    frame.copy_from_slice(&interleaved);
+                    out.planar = 0;
+                }
+            }
+            Some(Codec::Rle) => {
+                let frame_layout = FrameLayout {
+                    pixels: layout.rows * layout.columns,
+                    samples: layout.samples,
+                    bytes_per_sample: frame_len / (layout.rows * layout.columns * layout.samples),
+                    planar: out.planar == 1,
+                };
+                let ours = rle::decode_frame(&frame_codestream(obj, i, &layout)?, &frame_layout)
+                    .map_err(|e| format!("frame {}: {e}", i + 1))?;
+                if ours != frame {
+                    return Err(format!(
+                        "frame {}: two RLE decoders disagree on the pixels",
+                        i + 1
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// dicom-pixeldata's decoding, a panic in it caught as an error.
+fn decode_unchecked(obj: &DefaultDicomObject) -> Result<Decoded, String> {
+    let decoded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
+            .map_err(|_| "the decoder failed on inconsistent pixel data".to_string())?
+            .map_err(|e| e.to_string())?;
+    Ok(Decoded {
+        data: decoded.data().to_vec(),
+        photometric: decoded.photometric_interpretation().as_str().to_string(),
+        samples: decoded.samples_per_pixel(),
+        planar: decoded.planar_configuration() as u16,
+    })
+}
+
+fn frame_codestream<'a>(
+    obj: &'a DefaultDicomObject,
+    i: usize,
+    layout: &ImageLayout,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    obj.frame_pixel_data(i as u32).ok_or_else(|| {
+        format!(
+            "frame {} of {} has no data: fragments are missing",
+            i + 1,
+            layout.frames
+        )
+    })
+}
+
+/// The encapsulated syntaxes whose codestreams are checked; others (JPEG)
+/// get the length check only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    JpegLs,
+    Jpeg2000,
+    Rle,
+    Other,
+}
+
+impl Codec {
+    /// None for native syntaxes.
+    fn of(ts: &str) -> Option<Codec> {
+        if is_native(ts) {
+            return None;
+        }
+        Some(match ts {
+            uids::JPEGLS_LOSSLESS | uids::JPEGLS_NEAR_LOSSLESS => Codec::JpegLs,
+            uids::JPEG2000_LOSSLESS | uids::JPEG2000 => Codec::Jpeg2000,
+            uids::RLE_LOSSLESS => Codec::Rle,
+            _ => Codec::Other,
+        })
+    }
+}
+
+/// Checks a frame header's (columns, rows, components, precision) against
+/// the data set.
+fn agree(
+    i: usize,
+    (columns, rows, components, precision): (usize, usize, usize, usize),
+    layout: &ImageLayout,
+) -> Result<(), String> {
+    if (columns, rows, components) != (layout.columns, layout.rows, layout.samples)
+        || precision > layout.bits_allocated
+        || layout.bits_stored > layout.bits_allocated
+    {
+        return Err(format!(
+            "frame {}: the codestream holds {columns} x {rows}, {components} components of \
+             {precision} bits; the data set says {} x {}, {} samples, {} bits stored of {} \
+             allocated",
+            i + 1,
+            layout.columns,
+            layout.rows,
+            layout.samples,
+            layout.bits_stored,
+            layout.bits_allocated
+        ));
+    }
+    Ok(())
+}
