@@ -245,3 +245,59 @@ fn serve_compresses_in_the_background_and_stops_cleanly() {
     let (code, out, _) = sansfilm(&["verify", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn compress_exits_1_when_an_instance_fails_or_another_pass_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::with_config(dir.path(), "[compression]\nenabled = false\n");
+    for f in ["pydicom/CT_small.dcm", "pydicom/MR_small.dcm"] {
+        let path = fixtures().join(f);
+        let (code, out, err) = sansfilm(&[
+            "send",
+            "127.0.0.1",
+            &server.port.to_string(),
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
+    let data_arg = data.to_str().unwrap();
+    let args = ["compress", "--data-dir", data_arg, "--min-age-minutes", "0"];
+
+    // Another pass holds the archive: refused, nothing touched.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data.join("compress.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let (code, out, err) = sansfilm(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("another compression pass is running"), "{err}");
+    drop(lock);
+
+    // A stored file gone missing: the other instance is compressed, the
+    // pass says which one failed and exits 1.
+    let files = stored(&data);
+    std::fs::remove_file(&files[0].1).unwrap();
+    let (code, out, err) = sansfilm(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(
+            "2 instances considered: 1 compressed to jpegls, 0 left as they are, 1 failed"
+        ),
+        "{out}"
+    );
+    let name = files[0]
+        .1
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(err.contains(&name), "the failure names the file: {err}");
+    let after = stored(&data);
+    assert_eq!(after[1].2, "1.2.840.10008.1.2.4.80");
+}

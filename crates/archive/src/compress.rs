@@ -156,6 +156,10 @@ impl Archive {
         progress: impl Fn(u64, u64) + Sync,
     ) -> Result<CompressReport> {
         let target = policy.target()?;
+        // One pass at a time per archive: `sansfilm compress` run while the
+        // server's background pass works would otherwise swap the same
+        // instances twice.
+        let _lock = self.compression_lock()?;
         let candidates = self.compression_candidates(policy)?;
         let total = candidates.len() as u64;
         let queue = Mutex::new(candidates.into_iter());
@@ -213,6 +217,26 @@ impl Archive {
             Ok(())
         })?;
         Ok(report.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes the archive's compression lock (an advisory lock on
+    /// `compress.lock` in the data directory, released when the returned
+    /// file is dropped or the process ends, crash included).
+    fn compression_lock(&self) -> Result<fs::File> {
+        let path = self.layout().root().join("compress.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::Busy(
+                "another compression pass is running on this archive".into(),
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
     }
 
     fn compression_candidates(&self, policy: &CompressionPolicy) -> Result<Vec<Candidate>> {
@@ -343,7 +367,10 @@ impl Archive {
         layout::sync_dir(&self.layout().tmp())?;
         let undo = |e: Error| {
             let _ = fs::remove_file(&tmp);
-            let _ = fs::remove_file(&new_abs);
+            // Never a file the index names (whoever put it there).
+            if !self.index().has_path(&new_rel).unwrap_or(true) {
+                let _ = fs::remove_file(&new_abs);
+            }
             let _ = layout::sync_dir(&dir);
             let _ = fs::remove_file(&marker);
             e
@@ -367,10 +394,7 @@ impl Archive {
             )
             .map_err(|e| undo(Error::from(e)))?;
         if updated != 1 {
-            return Err(undo(Error::Config(format!(
-                "{} changed in the index during compression",
-                c.path.display()
-            ))));
+            return Err(undo(Error::ChangedMeanwhile(c.path.clone())));
         }
         // The new version is indexed: from here the original is surplus.
         if let Err(e) = fs::remove_file(&old_abs) {

@@ -55,6 +55,15 @@ pub enum Error {
         /// Value in the command.
         command: String,
     },
+    /// Another process holds the archive for the same work (a compression
+    /// pass already running).
+    #[error("busy: {0}")]
+    Busy(String),
+    /// An instance's index row changed while it was being compressed (a
+    /// repair or another writer): the compressed copy is dropped and the
+    /// row left as the other writer made it.
+    #[error("{0} changed in the index during compression; left as it is")]
+    ChangedMeanwhile(PathBuf),
     /// A setting (compression policy…) is not valid.
     #[error("configuration: {0}")]
     Config(String),

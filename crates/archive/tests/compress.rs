@@ -144,3 +144,75 @@ fn a_crash_after_the_index_update_removes_the_original() {
     assert_eq!(indexed_paths(&archive), [new]);
     assert!(archive.verify(|_, _| {}).unwrap().is_clean());
 }
+
+#[test]
+fn an_index_row_changed_during_the_pass_is_left_as_the_other_writer_made_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    let first = store(&archive, &fixture("pydicom/CT_small.dcm"));
+    let second = store(&archive, &fixture("pydicom/MR_small.dcm"));
+    // Another writer (a repair, say) moves the second row while the first
+    // instance is being compressed.
+    let other =
+        std::sync::Mutex::new(rusqlite::Connection::open(archive.layout().index_file()).unwrap());
+    let moved = "objects/elsewhere.dcm";
+    let policy = CompressionPolicy {
+        threads: 1,
+        ..now()
+    };
+    let report = archive
+        .compress(&policy, &AtomicBool::new(false), |done, _| {
+            if done == 1 {
+                let n = other
+                    .lock()
+                    .unwrap()
+                    .execute(
+                        "UPDATE instances SET path = ?1 WHERE path = ?2",
+                        [moved, &second.to_string_lossy()],
+                    )
+                    .unwrap();
+                assert_eq!(n, 1);
+            }
+        })
+        .unwrap();
+    assert_eq!((report.compressed, report.failed), (1, 1), "{report:?}");
+    let paths = indexed_paths(&archive);
+    assert!(paths.contains(&PathBuf::from(moved)), "{paths:?}");
+    assert!(!paths.contains(&first), "the first one was compressed");
+    // The second original is untouched, its compressed copy gone, tmp/ empty.
+    assert!(archive.layout().absolute(&second).exists());
+    let second_jls = second.with_file_name(format!(
+        "{}.jls.dcm",
+        second.file_stem().unwrap().to_string_lossy()
+    ));
+    assert!(!archive.layout().absolute(&second_jls).exists());
+    assert_eq!(fs::read_dir(archive.layout().tmp()).unwrap().count(), 0);
+}
+
+#[test]
+fn one_pass_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    store(&archive, &fixture("pydicom/CT_small.dcm"));
+    // Another process's pass holds the lock.
+    let held = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("compress.lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let err = archive
+        .compress(&now(), &AtomicBool::new(false), |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, sansfilm_archive::Error::Busy(_)), "{err}");
+    assert_eq!(
+        archive.index().all_instances().unwrap()[0].transfer_syntax,
+        "1.2.840.10008.1.2.1"
+    );
+    drop(held);
+    let report = archive
+        .compress(&now(), &AtomicBool::new(false), |_, _| {})
+        .unwrap();
+    assert_eq!(report.compressed, 1);
+}

@@ -140,6 +140,9 @@ pub async fn run_background(
                 "compression pass done"
             ),
             Ok(Ok(_)) => {}
+            Ok(Err(e @ sansfilm_archive::Error::Busy(_))) => {
+                tracing::info!("compression pass skipped: {e}")
+            }
             Ok(Err(e)) => tracing::error!("compression pass failed: {e}"),
             Err(e) => tracing::error!("compression pass crashed: {e}"),
         }
