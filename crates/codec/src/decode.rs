@@ -42,36 +42,53 @@ pub(crate) struct Decoded {
 ///   (PS3.5 A.4.3): it is interleaved.
 pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
-    let codec = Codec::of(ts);
-    let layout = match codec {
-        Some(_) => ImageLayout::of(obj).map_err(|e| e.to_string())?,
-        None => return decode_unchecked(obj),
+    let Some(codec) = Codec::of(ts) else {
+        return decode_unchecked(obj);
     };
-    // Headers first: a disagreement is then named, before any decoder can
-    // trip over it.
-    if matches!(codec, Some(Codec::JpegLs | Codec::Jpeg2000)) {
-        for i in 0..layout.frames {
-            let codestream = frame_codestream(obj, i, &layout)?;
-            let header = match codec {
-                Some(Codec::JpegLs) => jpegls::Header::read_whole(&codestream).map(|h| {
-                    let rows = if h.rows == 0 { layout.rows } else { h.rows };
-                    (h.columns, rows, h.components, h.precision)
-                }),
-                _ => jpeg2k::Header::read(&codestream)
-                    .map(|h| (h.columns, h.rows, h.components, h.precision)),
-            };
-            agree(
-                i,
-                header.map_err(|e| format!("frame {}: {e}", i + 1))?,
-                &layout,
-            )?;
+    let layout = ImageLayout::of(obj).map_err(|e| e.to_string())?;
+    let Ok(frame_len) = layout.frame_len() else {
+        return decode_unchecked(obj); // 1-bit data: no lossless codec of ours codes it
+    };
+    let expected = frame_len
+        .checked_mul(layout.frames)
+        .filter(|&n| n < MAX_NATIVE_BYTES)
+        .ok_or_else(|| {
+            format!(
+                "{} frames of {} x {}, {} samples of {} bits: more than native pixel data \
+                 can hold (4 GiB)",
+                layout.frames, layout.columns, layout.rows, layout.samples, layout.bits_allocated
+            )
+        })?;
+    // Each frame is checked before any decoder of dicom-pixeldata sees it:
+    // a disagreement is then named, and those decoders, which index by what
+    // the data set says, do not trip over it.
+    let mut ours = Vec::new();
+    for i in 0..layout.frames {
+        let codestream = frame_codestream(obj, i, &layout)?;
+        let at = |e: crate::Error| format!("frame {}: {e}", i + 1);
+        match codec {
+            Codec::JpegLs => {
+                let h = jpegls::Header::read_whole(&codestream).map_err(at)?;
+                let rows = if h.rows == 0 { layout.rows } else { h.rows };
+                agree(i, (h.columns, rows, h.components, h.precision), &layout)?;
+            }
+            Codec::Jpeg2000 => {
+                let h = jpeg2k::Header::read(&codestream).map_err(at)?;
+                agree(i, (h.columns, h.rows, h.components, h.precision), &layout)?;
+            }
+            Codec::Rle => {
+                let frame_layout = FrameLayout {
+                    pixels: layout.rows * layout.columns,
+                    samples: layout.samples,
+                    bytes_per_sample: frame_len / (layout.rows * layout.columns * layout.samples),
+                    planar: false,
+                };
+                ours.push(rle::decode_frame(&codestream, &frame_layout).map_err(at)?);
+            }
+            Codec::Other => {}
         }
     }
     let mut out = decode_unchecked(obj)?;
-    let Ok(frame_len) = layout.frame_len() else {
-        return Ok(out); // 1-bit data: no lossless codec of ours codes it
-    };
-    let expected = frame_len * layout.frames;
     if out.data.len() != expected {
         return Err(format!(
             "the codestreams decode to {} bytes, the data set describes {expected} \
@@ -86,7 +103,7 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     }
     for (i, frame) in out.data.chunks_exact_mut(frame_len).enumerate() {
         match codec {
-            Some(Codec::JpegLs) if layout.samples > 1 => {
+            Codec::JpegLs if layout.samples > 1 => {
                 let h = jpegls::Header::read(&frame_codestream(obj, i, &layout)?)
                     .map_err(|e| e.to_string())?;
                 if h.decodes_to_planes() {
@@ -96,16 +113,14 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
                     out.planar = 0;
                 }
             }
-            Some(Codec::Rle) => {
-                let frame_layout = FrameLayout {
-                    pixels: layout.rows * layout.columns,
-                    samples: layout.samples,
-                    bytes_per_sample: frame_len / (layout.rows * layout.columns * layout.samples),
-                    planar: out.planar == 1,
+            Codec::Rle => {
+                let bytes = frame_len / (layout.rows * layout.columns * layout.samples);
+                let theirs = if out.planar == 1 && layout.samples > 1 {
+                    std::borrow::Cow::Owned(interleave_planes(frame, layout.samples, bytes))
+                } else {
+                    std::borrow::Cow::Borrowed(&*frame)
                 };
-                let ours = rle::decode_frame(&frame_codestream(obj, i, &layout)?, &frame_layout)
-                    .map_err(|e| format!("frame {}: {e}", i + 1))?;
-                if ours != frame {
+                if ours[i] != *theirs {
                     return Err(format!(
                         "frame {}: two RLE decoders disagree on the pixels",
                         i + 1
@@ -118,17 +133,24 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     Ok(out)
 }
 
+/// Native pixel data has a 32-bit length (PS3.5 7.1): an image that would
+/// not fit is refused before anything is allocated for it.
+const MAX_NATIVE_BYTES: usize = 0xFFFF_FFFE;
+
 /// dicom-pixeldata's decoding, a panic in it caught as an error.
 fn decode_unchecked(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     let decoded =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
             .map_err(|_| "the decoder failed on inconsistent pixel data".to_string())?
             .map_err(|e| e.to_string())?;
+    let photometric = decoded.photometric_interpretation().as_str().to_string();
+    let samples = decoded.samples_per_pixel();
+    let planar = decoded.planar_configuration() as u16;
     Ok(Decoded {
-        data: decoded.data().to_vec(),
-        photometric: decoded.photometric_interpretation().as_str().to_string(),
-        samples: decoded.samples_per_pixel(),
-        planar: decoded.planar_configuration() as u16,
+        data: decoded.into_data(), // owned already for encapsulated data: no copy
+        photometric,
+        samples,
+        planar,
     })
 }
 
@@ -147,7 +169,7 @@ fn frame_codestream<'a>(
 }
 
 /// The encapsulated syntaxes whose codestreams are checked; others (JPEG)
-/// get the length check only.
+/// get the size checks only.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Codec {
     JpegLs,

@@ -81,11 +81,18 @@ pub fn encode_frame(frame: &[u8], spec: &FrameSpec) -> Result<Vec<u8>> {
 /// interleave mode. Damaged input gives an error, never a panic.
 pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
     let header = Header::read_whole(codestream)?;
+    let bytes_per_sample = if header.precision > 8 { 2 } else { 1 };
+    let size = header.columns * header.rows.max(1) * header.components * bytes_per_sample;
+    if size >= 0xFFFF_FFFE {
+        return Err(Error::Corrupt(format!(
+            "JPEG-LS: a frame of {} x {} x {} is more than native pixel data can hold",
+            header.columns, header.rows, header.components
+        )));
+    }
     let decoded = CharLS::default()
         .decode(codestream)
         .map_err(|e| Error::Corrupt(format!("JPEG-LS: {e}")))?;
     Ok(if header.decodes_to_planes() {
-        let bytes_per_sample = if header.precision > 8 { 2 } else { 1 };
         crate::image::interleave_planes(&decoded, header.components, bytes_per_sample)
     } else {
         decoded

@@ -9,7 +9,7 @@ use dicom_core::value::fragments::Fragments;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntax;
-use dicom_object::DefaultDicomObject;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_transfer_syntax_registry::entries;
 
 use crate::decode::decode;
@@ -141,7 +141,7 @@ fn encode(obj: &DefaultDicomObject, target: Target) -> Result<(DefaultDicomObjec
         Target::JpegLs | Target::Jpeg2000 => encode_jpeg_family(&image, target)?,
         Target::Explicit => unreachable!("decoding is not encoding"),
     };
-    let mut out = obj.clone();
+    let mut out = without_pixels(obj);
     // One fragment per frame, with a basic offset table; odd lengths padded
     // (dicom-core's `Fragments`, as dicom-pixeldata's `encapsulate` uses it,
     // whose `Value` type does not fit an `InMemDicomObject`).
@@ -233,10 +233,21 @@ fn encode_jpeg_family(image: &NativeImage, target: Target) -> Result<Vec<Vec<u8>
         .collect()
 }
 
+/// A copy of `obj` but for its pixel data, which the caller puts anew:
+/// cloning megabytes of pixels only to drop them would cost every instance
+/// a copy.
+fn without_pixels(obj: &DefaultDicomObject) -> DefaultDicomObject {
+    let elements = obj
+        .iter()
+        .filter(|e| e.header().tag != tags::PIXEL_DATA)
+        .cloned();
+    InMemDicomObject::from_element_iter(elements).with_exact_meta(obj.meta().clone())
+}
+
 fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
     let decoded = decode(obj).map_err(Error::Decode)?;
     let data = decoded.data;
-    let mut out = obj.clone();
+    let mut out = without_pixels(obj);
     let vr = if ImageLayout::of(obj)?.bits_allocated > 8 {
         VR::OW
     } else {

@@ -1,7 +1,7 @@
 //! Replays the fuzz targets' inputs (see `fuzz/README.md`) through the same
 //! entry points in every test run, without a fuzzer: valid seeds made by the
 //! encoders, every truncation and a sweep of single-byte changes of them,
-//! and every file committed under `fuzz/corpus/` and `fuzz/regressions/`
+//! and every file committed under `fuzz/seeds/` and `fuzz/regressions/`
 //! (inputs that once failed). A panic fails the test.
 
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ fn fuzz_dir() -> PathBuf {
 fn fuzz_inputs_never_panic() {
     for (name, target) in TARGETS {
         let mut inputs = seeds(name);
-        for sub in ["corpus", "regressions"] {
+        for sub in ["seeds", "regressions"] {
             for f in files(&fuzz_dir().join(sub).join(name)) {
                 inputs.push(std::fs::read(f).unwrap());
             }
@@ -127,13 +127,13 @@ fn seeds_decode() {
     assert_eq!((h.columns, h.rows, h.components, h.precision), (5, 4, 1, 8));
 }
 
-/// Writes the seeds as the fuzzer's starting corpus (`fuzz/corpus/<target>/`).
+/// Writes the seeds as the fuzzer's starting corpus (`fuzz/seeds/<target>/`).
 /// Run by hand: `cargo test -p sansfilm-codec --test fuzz_corpus -- --ignored`.
 #[test]
 #[ignore]
 fn write_seed_corpus() {
     for (name, _) in TARGETS {
-        let dir = fuzz_dir().join("corpus").join(name);
+        let dir = fuzz_dir().join("seeds").join(name);
         std::fs::create_dir_all(&dir).unwrap();
         for (i, s) in seeds(name).iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
