@@ -88,14 +88,13 @@ fn main() {
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("C-FIND") {
-                    if let Some(ms) = line
+                if line.contains("C-FIND")
+                    && let Some(ms) = line
                         .split("ms=")
                         .nth(1)
                         .and_then(|s| s.split_whitespace().next())
-                    {
-                        let _ = tx.send(ms.parse().unwrap_or(0));
-                    }
+                {
+                    let _ = tx.send(ms.parse().unwrap_or(0));
                 }
             }
         });

@@ -190,18 +190,18 @@ pub fn verify(config: &Config, repair: bool) -> anyhow::Result<ExitCode> {
         orphans_left
     );
     let clean = report.corrupt.is_empty() && report.missing.is_empty() && orphans_left == 0;
-    if !report.corrupt.is_empty() || !report.missing.is_empty() {
-        if let Ok(Some(log)) = sansfilm_services::audit::open(config) {
-            sansfilm_services::audit::alert(
-                &log,
-                "archive integrity",
-                format!(
-                    "{} corrupt, {} missing files",
-                    report.corrupt.len(),
-                    report.missing.len()
-                ),
-            );
-        }
+    if (!report.corrupt.is_empty() || !report.missing.is_empty())
+        && let Ok(Some(log)) = sansfilm_services::audit::open(config)
+    {
+        sansfilm_services::audit::alert(
+            &log,
+            "archive integrity",
+            format!(
+                "{} corrupt, {} missing files",
+                report.corrupt.len(),
+                report.missing.len()
+            ),
+        );
     }
     Ok(if clean {
         ExitCode::SUCCESS

@@ -195,7 +195,9 @@ fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
     let dir = tempfile::tempdir().unwrap();
     let originals: Vec<PathBuf> = ORIGINALS.iter().map(|f| fixtures().join(f)).collect();
     let reference = pydicom_md5s(&originals);
-    let decoders: &[(&str, &str, fn() -> Command)] = &[
+    // (target, decoder's name, the decoder)
+    type Decoder = (&'static str, &'static str, fn() -> Command);
+    let decoders: &[Decoder] = &[
         ("jpegls", "dcmdjpls", || dcmtk("dcmdjpls")),
         ("rle", "dcmdrle", || dcmtk("dcmdrle")),
         ("jpegls", "gdcmconv --raw", raw_gdcm),

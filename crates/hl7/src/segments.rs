@@ -75,7 +75,7 @@ pub fn ts_to_date_time(value: &str, location: &str) -> Result<(String, String), 
     let month: u32 = m.parse().map_err(|_| bad())?;
     let day: u32 = d.parse().map_err(|_| bad())?;
     let year: u32 = y.parse().map_err(|_| bad())?;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = [
         31,
         if leap { 29 } else { 28 },
@@ -95,7 +95,7 @@ pub fn ts_to_date_time(value: &str, location: &str) -> Result<(String, String), 
     }
     let time = &digits[8..digits.len().min(14)];
     if !time.is_empty() {
-        let ok = time.len() % 2 == 0
+        let ok = time.len().is_multiple_of(2)
             && time
                 .as_bytes()
                 .chunks(2)

@@ -203,15 +203,12 @@ pub fn sendable_fixtures() -> Vec<(PathBuf, String)> {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "dcm")
                 && !EXCLUDED.iter().any(|x| p.ends_with(x))
+                && let Ok(f) = sansfilm_dimse::client::FileToSend::inspect(&p)
+                && !f.transfer_syntax.is_empty()
+                && !f.sop_instance_uid.is_empty()
+                && !f.sop_class_uid.is_empty()
             {
-                if let Ok(f) = sansfilm_dimse::client::FileToSend::inspect(&p) {
-                    if !f.transfer_syntax.is_empty()
-                        && !f.sop_instance_uid.is_empty()
-                        && !f.sop_class_uid.is_empty()
-                    {
-                        out.push((p, f.transfer_syntax));
-                    }
-                }
+                out.push((p, f.transfer_syntax));
             }
         }
     }
