@@ -2,7 +2,8 @@
 //! against what the data set and the codestreams say, so that damaged or
 //! inconsistent input is an error and never a wrong image or a panic.
 
-use dicom_dictionary_std::uids;
+use dicom_core::value::Value;
+use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::adapters::PixelDataObject;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
@@ -59,6 +60,21 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
                 layout.frames, layout.columns, layout.rows, layout.samples, layout.bits_allocated
             )
         })?;
+    if codec == Codec::Rle {
+        // PS3.5 A.4.2: one fragment per frame; dicom-pixeldata's RLE adapter
+        // reads each frame's header from one fragment and would index past
+        // a split one.
+        let fragments = match obj.element(tags::PIXEL_DATA).map(|e| e.value()) {
+            Ok(Value::PixelSequence(seq)) => seq.fragments().len(),
+            _ => 0,
+        };
+        if fragments != layout.frames {
+            return Err(format!(
+                "RLE Lossless wants one fragment per frame: {fragments} fragments for {} frames",
+                layout.frames
+            ));
+        }
+    }
     // Each frame is checked before any decoder of dicom-pixeldata sees it:
     // a disagreement is then named, and those decoders, which index by what
     // the data set says, do not trip over it.

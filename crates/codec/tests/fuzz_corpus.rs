@@ -5,6 +5,7 @@
 //! (inputs that once failed). A panic fails the test.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sansfilm_codec::fuzz;
 use sansfilm_codec::jpegls::{self, FrameSpec};
@@ -80,8 +81,25 @@ fn fuzz_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
+/// Set by the panic hook: the crate catches panics of dicom-pixeldata's
+/// adapters and turns them into errors, which a fuzzer still reports (its
+/// hook aborts); so does this test.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
 #[test]
 fn fuzz_inputs_never_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        default_hook(info);
+    }));
+    let mut target_of_panic = vec![];
+    let mut check = |name: &str, input: &[u8], target: Target| {
+        target(input);
+        if PANICKED.swap(false, Ordering::SeqCst) {
+            target_of_panic.push(format!("{name}: {input:02x?}"));
+        }
+    };
     for (name, target) in TARGETS {
         let mut inputs = seeds(name);
         for sub in ["seeds", "regressions"] {
@@ -92,20 +110,25 @@ fn fuzz_inputs_never_panic() {
         let mut runs = 0;
         for input in &inputs {
             for cut in 0..input.len() {
-                target(&input[..cut]);
+                check(name, &input[..cut], target);
                 runs += 1;
             }
             for i in (0..input.len()).step_by(3) {
                 for v in [0x00, 0xFF, input[i] ^ 0x80] {
                     let mut changed = input.clone();
                     changed[i] = v;
-                    target(&changed);
+                    check(name, &changed, target);
                     runs += 1;
                 }
             }
         }
         println!("{name}: {} inputs, {runs} runs", inputs.len());
     }
+    assert!(
+        target_of_panic.is_empty(),
+        "panics (caught or not) on:\n{}",
+        target_of_panic.join("\n")
+    );
 }
 
 /// The seeds are valid inputs: each decodes (so the runs above start from
