@@ -32,24 +32,6 @@ const FILES: &[&str] = &[
     "nema-wg04/MR1_J2KI.dcm",
 ];
 
-fn pydicom_md5s(paths: &[PathBuf]) -> Vec<String> {
-    let out = python()
-        .arg(script("pixel_md5.py"))
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 fn stored(data: &Path) -> Vec<(i64, PathBuf, String)> {
     let conn = index(data);
     let mut stmt = conn
@@ -86,7 +68,7 @@ fn compress_replaces_native_instances_with_verified_jpeg_ls() {
     let before = stored(&data);
     assert_eq!(before.len(), FILES.len());
     let paths: Vec<PathBuf> = before.iter().map(|(_, p, _)| p.clone()).collect();
-    let md5_before = pydicom_md5s(&paths);
+    let md5_before = pydicom_pixel_md5s(&paths);
     let size_before: u64 = paths
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
@@ -138,7 +120,7 @@ fn compress_replaces_native_instances_with_verified_jpeg_ls() {
         size_after * 2 < size_before,
         "{size_before} -> {size_after}"
     );
-    let md5_after = pydicom_md5s(&new_paths);
+    let md5_after = pydicom_pixel_md5s(&new_paths);
     for (i, (b, a)) in md5_before.iter().zip(&md5_after).enumerate() {
         assert!(!a.starts_with("ERROR"), "{}: {a}", new_paths[i].display());
         assert_eq!(
@@ -160,7 +142,7 @@ fn compress_replaces_native_instances_with_verified_jpeg_ls() {
         assert!(status.success(), "dcmdjpls {}", p.display());
         decoded.push((i, out));
     }
-    let md5_dcmtk = pydicom_md5s(&decoded.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+    let md5_dcmtk = pydicom_pixel_md5s(&decoded.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
     for ((i, p), m) in decoded.iter().zip(&md5_dcmtk) {
         assert_eq!(
             &md5_before[*i],

@@ -23,70 +23,66 @@ const ORIGINALS: &[&str] = &[
     "derived/OT-PAL-8-face.dcm",
 ];
 
-/// A peer's compressor: its name, the transfer syntax it writes, and the
-/// command compressing `in` into `out`.
-struct Compressor {
-    name: &'static str,
-    syntax: &'static str,
-    command: fn(&Path, &Path) -> Command,
+/// A tool of another toolkit run as `TOOL ARGS... IN OUT`.
+struct PeerTool {
+    tool: &'static str,
+    args: &'static [&'static str],
 }
 
-const COMPRESSORS: &[Compressor] = &[
-    Compressor {
-        name: "dcmcjpls",
-        syntax: "1.2.840.10008.1.2.4.80",
-        command: |i, o| with_files(dcmtk("dcmcjpls"), i, o),
-    },
-    Compressor {
-        name: "dcmcrle",
-        syntax: "1.2.840.10008.1.2.5",
-        command: |i, o| with_files(dcmtk("dcmcrle"), i, o),
-    },
-    Compressor {
-        name: "dcmcjpeg (lossless SV1)",
-        syntax: "1.2.840.10008.1.2.4.70",
-        command: |i, o| {
-            let mut c = dcmtk("dcmcjpeg");
-            c.arg("--encode-lossless-sv1");
-            with_files(c, i, o)
-        },
-    },
-    Compressor {
-        name: "gdcmconv --jpegls",
-        syntax: "1.2.840.10008.1.2.4.80",
-        command: |i, o| {
-            let mut c = gdcm("gdcmconv");
-            c.arg("--jpegls");
-            with_files(c, i, o)
-        },
-    },
-    Compressor {
-        name: "gdcmconv --j2k",
-        syntax: "1.2.840.10008.1.2.4.90",
-        command: |i, o| {
-            let mut c = gdcm("gdcmconv");
-            c.arg("--j2k");
-            with_files(c, i, o)
-        },
-    },
-    Compressor {
-        name: "gdcmconv --rle",
-        syntax: "1.2.840.10008.1.2.5",
-        command: |i, o| {
-            let mut c = gdcm("gdcmconv");
-            c.arg("--rle");
-            with_files(c, i, o)
-        },
-    },
-    Compressor {
-        name: "gdcmconv --jpeg",
-        syntax: "1.2.840.10008.1.2.4.70",
-        command: |i, o| {
-            let mut c = gdcm("gdcmconv");
-            c.arg("--jpeg");
-            with_files(c, i, o)
-        },
-    },
+impl PeerTool {
+    const fn new(tool: &'static str, args: &'static [&'static str]) -> PeerTool {
+        PeerTool { tool, args }
+    }
+
+    fn name(&self) -> String {
+        std::iter::once(self.tool)
+            .chain(self.args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn command(&self, input: &Path, output: &Path) -> Command {
+        let mut c = if self.tool.starts_with("gdcm") {
+            gdcm(self.tool)
+        } else {
+            dcmtk(self.tool)
+        };
+        c.args(self.args).arg(input).arg(output);
+        c
+    }
+}
+
+/// The peers' compressors and the transfer syntax each writes.
+const COMPRESSORS: &[(PeerTool, &str)] = &[
+    (PeerTool::new("dcmcjpls", &[]), "1.2.840.10008.1.2.4.80"),
+    (PeerTool::new("dcmcrle", &[]), "1.2.840.10008.1.2.5"),
+    (
+        PeerTool::new("dcmcjpeg", &["--encode-lossless-sv1"]),
+        "1.2.840.10008.1.2.4.70",
+    ),
+    (
+        PeerTool::new("gdcmconv", &["--jpegls"]),
+        "1.2.840.10008.1.2.4.80",
+    ),
+    (
+        PeerTool::new("gdcmconv", &["--j2k"]),
+        "1.2.840.10008.1.2.4.90",
+    ),
+    (PeerTool::new("gdcmconv", &["--rle"]), "1.2.840.10008.1.2.5"),
+    (
+        PeerTool::new("gdcmconv", &["--jpeg"]),
+        "1.2.840.10008.1.2.4.70",
+    ),
+];
+
+/// The peers' decoders, by the target of ours they decode (DCMTK has no
+/// free JPEG 2000 decoder).
+const DECODERS: &[(&str, PeerTool)] = &[
+    ("jpegls", PeerTool::new("dcmdjpls", &[])),
+    ("rle", PeerTool::new("dcmdrle", &[])),
+    ("jpegls", PeerTool::new("gdcmconv", &["--raw"])),
+    ("jpeg2000", PeerTool::new("gdcmconv", &["--raw"])),
+    ("rle", PeerTool::new("gdcmconv", &["--raw"])),
 ];
 
 /// Pairs the peer itself cannot compress (GDCM 3.0.21 aborts on this odd-sized
@@ -97,43 +93,20 @@ const PEER_CANNOT: &[(&str, &str)] = &[
     ("pydicom/SC_rgb_small_odd.dcm", "gdcmconv --rle"),
 ];
 
-fn with_files(mut c: Command, input: &Path, output: &Path) -> Command {
-    c.arg(input).arg(output);
-    c
-}
-
-/// pydicom's MD5 of each file's decoded pixels (see peers/pixel_md5.py).
-fn pydicom_md5s(paths: &[PathBuf]) -> Vec<String> {
-    let out = python()
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pixel_md5.py"))
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
     let dir = tempfile::tempdir().unwrap();
     let originals: Vec<PathBuf> = ORIGINALS.iter().map(|f| fixtures().join(f)).collect();
-    let reference = pydicom_md5s(&originals);
+    let reference = pydicom_pixel_md5s(&originals);
     let mut problems = vec![];
     let mut decoded = vec![];
     let mut skipped = 0;
     for (n, original) in originals.iter().enumerate() {
-        for (k, c) in COMPRESSORS.iter().enumerate() {
-            let what = format!("{} by {}", ORIGINALS[n], c.name);
+        for (k, (peer, peer_syntax)) in COMPRESSORS.iter().enumerate() {
+            let what = format!("{} by {}", ORIGINALS[n], peer.name());
             let compressed = dir.path().join(format!("{n}-{k}.dcm"));
-            let out = (c.command)(original, &compressed).output().unwrap();
-            if !out.status.success() && PEER_CANNOT.contains(&(ORIGINALS[n], c.name)) {
+            let out = peer.command(original, &compressed).output().unwrap();
+            if !out.status.success() && PEER_CANNOT.contains(&(ORIGINALS[n], &peer.name())) {
                 skipped += 1;
                 continue;
             }
@@ -152,7 +125,7 @@ fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
                         .to_string()
                 })
                 .unwrap_or_default();
-            if syntax != c.syntax {
+            if syntax != *peer_syntax {
                 problems.push(format!("{what}: the peer wrote {syntax:?}"));
                 continue;
             }
@@ -172,7 +145,7 @@ fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
         }
     }
     let paths: Vec<PathBuf> = decoded.iter().map(|(_, p, _)| p.clone()).collect();
-    for ((what, _, n), md5) in decoded.iter().zip(pydicom_md5s(&paths)) {
+    for ((what, _, n), md5) in decoded.iter().zip(pydicom_pixel_md5s(&paths)) {
         if md5 != reference[*n] {
             problems.push(format!("{what}: pixels {md5}, original {}", reference[*n]));
         }
@@ -194,16 +167,7 @@ fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
 fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
     let dir = tempfile::tempdir().unwrap();
     let originals: Vec<PathBuf> = ORIGINALS.iter().map(|f| fixtures().join(f)).collect();
-    let reference = pydicom_md5s(&originals);
-    // (target, decoder's name, the decoder)
-    type Decoder = (&'static str, &'static str, fn() -> Command);
-    let decoders: &[Decoder] = &[
-        ("jpegls", "dcmdjpls", || dcmtk("dcmdjpls")),
-        ("rle", "dcmdrle", || dcmtk("dcmdrle")),
-        ("jpegls", "gdcmconv --raw", raw_gdcm),
-        ("jpeg2000", "gdcmconv --raw", raw_gdcm),
-        ("rle", "gdcmconv --raw", raw_gdcm),
-    ];
+    let reference = pydicom_pixel_md5s(&originals);
     let mut problems = vec![];
     let mut decoded = vec![];
     for (n, original) in originals.iter().enumerate() {
@@ -220,14 +184,14 @@ fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
                 problems.push(format!("{}: sansfilm --to {target}: {err}", ORIGINALS[n]));
                 continue;
             }
-            for (k, (_, name, decoder)) in decoders
+            for (k, (_, peer)) in DECODERS
                 .iter()
                 .enumerate()
-                .filter(|(_, (t, _, _))| *t == target)
+                .filter(|(_, (t, _))| *t == target)
             {
-                let what = format!("{} --to {target}, decoded by {name}", ORIGINALS[n]);
+                let what = format!("{} --to {target}, decoded by {}", ORIGINALS[n], peer.name());
                 let back = dir.path().join(format!("{n}-{target}-{k}.dcm"));
-                let out = with_files(decoder(), &ours, &back).output().unwrap();
+                let out = peer.command(&ours, &back).output().unwrap();
                 if !out.status.success() {
                     problems.push(format!("{what}: {}", String::from_utf8_lossy(&out.stderr)));
                     continue;
@@ -237,17 +201,11 @@ fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
         }
     }
     let paths: Vec<PathBuf> = decoded.iter().map(|(_, p, _)| p.clone()).collect();
-    for ((what, _, n), md5) in decoded.iter().zip(pydicom_md5s(&paths)) {
+    for ((what, _, n), md5) in decoded.iter().zip(pydicom_pixel_md5s(&paths)) {
         if md5 != reference[*n] {
             problems.push(format!("{what}: pixels {md5}, original {}", reference[*n]));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert_eq!(decoded.len(), ORIGINALS.len() * decoders.len());
-}
-
-fn raw_gdcm() -> Command {
-    let mut c = gdcm("gdcmconv");
-    c.arg("--raw");
-    c
+    assert_eq!(decoded.len(), ORIGINALS.len() * DECODERS.len());
 }

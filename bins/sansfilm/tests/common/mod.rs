@@ -269,3 +269,24 @@ pub fn assert_valid_audit_messages(lines: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// pydicom's MD5 of each file's decoded pixels (peers/pixel_md5.py, with
+/// pydicom's own decoders: an implementation independent of sansfilm's), one
+/// per path, or `ERROR: ...`.
+pub fn pydicom_pixel_md5s(paths: &[PathBuf]) -> Vec<String> {
+    let out = python()
+        .arg(script("pixel_md5.py"))
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
