@@ -93,6 +93,21 @@ const PEER_CANNOT: &[(&str, &str)] = &[
     ("pydicom/SC_rgb_small_odd.dcm", "gdcmconv --rle"),
 ];
 
+/// Adds a problem for each decoded file (what, path, original's index)
+/// whose pixels, as pydicom reads them, differ from its original's.
+fn compare_with_originals(
+    decoded: &[(String, PathBuf, usize)],
+    reference: &[String],
+    problems: &mut Vec<String>,
+) {
+    let paths: Vec<PathBuf> = decoded.iter().map(|(_, p, _)| p.clone()).collect();
+    for ((what, _, n), md5) in decoded.iter().zip(pydicom_pixel_md5s(&paths)) {
+        if md5 != reference[*n] {
+            problems.push(format!("{what}: pixels {md5}, original {}", reference[*n]));
+        }
+    }
+}
+
 #[test]
 fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,12 +159,7 @@ fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
             decoded.push((what, back, n));
         }
     }
-    let paths: Vec<PathBuf> = decoded.iter().map(|(_, p, _)| p.clone()).collect();
-    for ((what, _, n), md5) in decoded.iter().zip(pydicom_pixel_md5s(&paths)) {
-        if md5 != reference[*n] {
-            problems.push(format!("{what}: pixels {md5}, original {}", reference[*n]));
-        }
-    }
+    compare_with_originals(&decoded, &reference, &mut problems);
     assert!(
         problems.is_empty(),
         "{} of {} decodings wrong:\n{}",
@@ -200,12 +210,7 @@ fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
             }
         }
     }
-    let paths: Vec<PathBuf> = decoded.iter().map(|(_, p, _)| p.clone()).collect();
-    for ((what, _, n), md5) in decoded.iter().zip(pydicom_pixel_md5s(&paths)) {
-        if md5 != reference[*n] {
-            problems.push(format!("{what}: pixels {md5}, original {}", reference[*n]));
-        }
-    }
+    compare_with_originals(&decoded, &reference, &mut problems);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(decoded.len(), ORIGINALS.len() * DECODERS.len());
 }
