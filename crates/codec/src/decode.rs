@@ -1,4 +1,5 @@
-//! Decoding of a whole instance's pixel data (dicom-pixeldata), checked
+//! Decoding of a whole instance's pixel data (dicom-pixeldata; CharLS for
+//! JPEG-LS), checked
 //! against what the data set and the codestreams say, so that damaged or
 //! inconsistent input is an error and never a wrong image or a panic.
 
@@ -38,9 +39,8 @@ pub(crate) struct Decoded {
 /// - each RLE frame is decoded again by this crate's strict decoder, which
 ///   must agree (dicom-pixeldata's stops where the data set says, so Rows
 ///   that lie go unnoticed);
-/// - colour JPEG-LS coded plane by plane (interleave mode none) comes out of
-///   CharLS colour-by-plane while the data set rightly says colour-by-pixel
-///   (PS3.5 A.4.3): it is interleaved.
+/// - JPEG-LS is decoded here, through CharLS as dicom-pixeldata would,
+///   mending what its adapter leaves (see [`decode_jpegls`]).
 pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
     let Some(codec) = Codec::of(ts) else {
@@ -104,7 +104,11 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
             Codec::Other => {}
         }
     }
-    let mut out = decode_unchecked(obj)?;
+    let mut out = if codec == Codec::JpegLs {
+        decode_jpegls(obj, &layout, frame_len)?
+    } else {
+        decode_unchecked(obj)?
+    };
     if out.data.len() != expected {
         return Err(format!(
             "the codestreams decode to {} bytes, the data set describes {expected} \
@@ -119,16 +123,6 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     }
     for (i, frame) in out.data.chunks_exact_mut(frame_len).enumerate() {
         match codec {
-            Codec::JpegLs if layout.samples > 1 => {
-                let h = jpegls::Header::read(&frame_codestream(obj, i, &layout)?)
-                    .map_err(|e| e.to_string())?;
-                if h.decodes_to_planes() {
-                    let bytes = if h.precision > 8 { 2 } else { 1 };
-                    let interleaved = interleave_planes(frame, layout.samples, bytes);
-                    frame.copy_from_slice(&interleaved);
-                    out.planar = 0;
-                }
-            }
             Codec::Rle => {
                 let bytes = frame_len / (layout.rows * layout.columns * layout.samples);
                 let theirs = if out.planar == 1 && layout.samples > 1 {
@@ -152,6 +146,41 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
 /// Native pixel data has a 32-bit length (PS3.5 7.1): an image that would
 /// not fit is refused before anything is allocated for it.
 const MAX_NATIVE_BYTES: usize = 0xFFFF_FFFE;
+
+/// JPEG-LS frames through CharLS, as dicom-pixeldata's adapter does, with
+/// what that adapter leaves out: colour coded plane by plane (interleave
+/// mode none) comes out of CharLS colour-by-plane while the data set rightly
+/// says colour-by-pixel (PS3.5 A.4.3), and is interleaved; samples coded
+/// with 8 bits or fewer are widened when 16 are allocated; the stray zero
+/// byte before EOI of some encoders is tolerated (see
+/// [`jpegls::decode_frame`]).
+fn decode_jpegls(
+    obj: &DefaultDicomObject,
+    layout: &ImageLayout,
+    frame_len: usize,
+) -> Result<Decoded, String> {
+    let mut data = Vec::with_capacity(frame_len * layout.frames);
+    for i in 0..layout.frames {
+        let frame = jpegls::decode_frame(&frame_codestream(obj, i, layout)?)
+            .map_err(|e| format!("frame {}: {e}", i + 1))?;
+        if layout.bits_allocated == 16 && frame.len() * 2 == frame_len {
+            data.extend(frame.iter().flat_map(|&b| [b, 0]));
+        } else {
+            data.extend_from_slice(&frame);
+        }
+    }
+    let photometric = obj
+        .get(tags::PHOTOMETRIC_INTERPRETATION)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Ok(Decoded {
+        data,
+        photometric,
+        samples: layout.samples as u16,
+        planar: 0,
+    })
+}
 
 /// dicom-pixeldata's decoding, a panic in it caught as an error.
 fn decode_unchecked(obj: &DefaultDicomObject) -> Result<Decoded, String> {

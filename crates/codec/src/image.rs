@@ -49,9 +49,11 @@ impl ImageLayout {
             bits_stored: num(tags::BITS_STORED, "BitsStored").unwrap_or(bits_allocated),
             signed: num(tags::PIXEL_REPRESENTATION, "PixelRepresentation").unwrap_or(0) == 1,
             planar: num(tags::PLANAR_CONFIGURATION, "PlanarConfiguration").unwrap_or(0) == 1,
-            frames: num(tags::NUMBER_OF_FRAMES, "NumberOfFrames")
-                .unwrap_or(1)
-                .max(1),
+            frames: match num(tags::NUMBER_OF_FRAMES, "NumberOfFrames") {
+                Ok(0) => return Err(Error::Corrupt("Number of Frames is 0".into())),
+                Ok(n) => n,
+                Err(_) => 1,
+            },
         })
     }
 

@@ -89,14 +89,41 @@ pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
             header.columns, header.rows, header.components
         )));
     }
-    let decoded = CharLS::default()
-        .decode(codestream)
-        .map_err(|e| Error::Corrupt(format!("JPEG-LS: {e}")))?;
+    let decoded = match CharLS::default().decode(codestream) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            let corrupt = Error::Corrupt(format!("JPEG-LS: {e}"));
+            // Some encoders (the NEMA WG04 set's MR1_JLSL, for one) leave a
+            // zero byte between the last entropy-coded byte and EOI, which
+            // CharLS 2.3 and later refuse (team-charls/charls#437) while
+            // older CharLS and DCMTK read the file. Retried without it; the
+            // result is verified like any other decode.
+            let end = content_end(codestream);
+            if end < 3 || codestream[end - 3..end] != [0x00, 0xFF, 0xD9] {
+                return Err(corrupt);
+            }
+            let mut mended = codestream[..end - 3].to_vec();
+            mended.extend_from_slice(&[0xFF, 0xD9]);
+            CharLS::default().decode(&mended).map_err(|_| corrupt)?
+        }
+    };
     Ok(if header.decodes_to_planes() {
         crate::image::interleave_planes(&decoded, header.components, bytes_per_sample)
     } else {
         decoded
     })
+}
+
+/// Where a codestream ends without the bytes that pad a DICOM fragment to
+/// an even length after EOI: 0x00, or 0xFF as in the NEMA WG04 files.
+fn content_end(codestream: &[u8]) -> usize {
+    let padding = codestream
+        .iter()
+        .rev()
+        .take(8)
+        .take_while(|&&b| b == 0x00 || b == 0xFF)
+        .count();
+    codestream.len() - padding
 }
 
 /// What the frame and first scan headers of a JPEG-LS codestream say.
@@ -171,20 +198,13 @@ impl Header {
     }
 
     /// Reads the header of a codestream that must also be whole: ending
-    /// with the end-of-image marker, after at most the zero bytes that pad a
-    /// DICOM fragment. CharLS 2.4 spends seconds on a truncated codestream
+    /// with the end-of-image marker, but for the bytes that pad a DICOM
+    /// fragment. CharLS 2.4 spends seconds on a truncated codestream
     /// (9 s for a 64 × 64 frame cut in half) before it fails: a cut is
     /// refused here first.
     pub fn read_whole(codestream: &[u8]) -> Result<Header> {
         let header = Header::read(codestream)?;
-        let end = codestream.len()
-            - codestream
-                .iter()
-                .rev()
-                .take(8)
-                .take_while(|&&b| b == 0)
-                .count();
-        if !codestream[..end].ends_with(&[0xFF, 0xD9]) {
+        if !codestream[..content_end(codestream)].ends_with(&[0xFF, 0xD9]) {
             return Err(Error::Corrupt(
                 "JPEG-LS codestream: truncated (no end-of-image marker)".into(),
             ));

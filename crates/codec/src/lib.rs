@@ -1,6 +1,6 @@
 //! Lossless pixel codecs for the sansfilm archive, with mandatory bit-exact
-//! verification: every encoded instance is decoded again (by dicom-pixeldata)
-//! and compared with the original pixels before it is returned.
+//! verification: every encoded instance is decoded again and compared with
+//! the original pixels before it is returned.
 //!
 //! - [`jpegls`]: JPEG-LS lossless through CharLS.
 //! - [`jpeg2k`]: JPEG 2000 lossless through OpenJPEG (the crate's one
@@ -14,10 +14,12 @@
 //!   Configuration for the JPEG family) and the file meta's transfer syntax.
 //!
 //! Decoding (to Explicit VR Little Endian, and inside every verification)
-//! goes through dicom-pixeldata and is then checked: the decoded size
+//! goes through dicom-pixeldata (OpenJPEG, its RLE and JPEG decoders) or,
+//! for JPEG-LS, through CharLS directly, and is checked: the decoded size
 //! against the data set, each JPEG-LS and JPEG 2000 frame header against
 //! Rows, Columns, Samples per Pixel and Bits Allocated, each RLE frame
-//! against a second, strict decoder. Damaged input — fragments missing or
+//! against a second, strict decoder. The decoders of other toolkits (DCMTK,
+//! GDCM, pydicom) read what the encoders write: the interoperability tests. Damaged input — fragments missing or
 //! extra, truncated codestreams, attributes that lie — is an error, never a
 //! panic or a wrong image (`tests/damaged.rs`; fuzz targets in `fuzz/`).
 //!

@@ -276,7 +276,7 @@ fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
     Ok(out)
 }
 
-/// Decodes `encoded` again (dicom-pixeldata) and compares every frame with
+/// Decodes `encoded` again (with the checks of decoding) and compares every frame with
 /// `original`. For signed samples with fewer bits stored than allocated
 /// (`layout` given), the decoded samples are sign-extended first, as the
 /// original's are.

@@ -98,6 +98,12 @@ const SKIP: [&str; 1] = [
     "dicom/pydicom/UN_sequence.dcm",
 ];
 
+/// Lossless inputs dicom-pixeldata 0.10 cannot decode.
+const UNDECODABLE: [&str; 1] = [
+    // RLE with 32 bits allocated: the adapter handles 8 and 16 only.
+    "dicom/pydicom/SC_rgb_rle_32bit_2frame.dcm",
+];
+
 #[test]
 fn every_lossless_target_gives_the_reference_pixels() {
     let md5s = manifest_md5s();
@@ -128,11 +134,22 @@ fn every_lossless_target_gives_the_reference_pixels() {
         ]
         .contains(&ts.as_str())
         {
-            // Lossless input: decoded first, as the archive would not touch it.
+            // Lossless input, written by other toolkits: decoded first (the
+            // archive would not touch it), to the MANIFEST's pixels.
             match transcode(&obj, Target::Explicit) {
-                Ok(o) => o,
-                Err(e) => {
+                Ok(o) => {
+                    let got = decoded_md5(&o);
+                    if &got != want && photometric(&o) != "YBR_FULL" {
+                        failures.push(format!("{rel} decoded: MD5 {got}, MANIFEST {want}"));
+                    }
+                    o
+                }
+                Err(e) if UNDECODABLE.contains(&rel.as_str()) => {
                     declined.push(format!("{rel}: cannot decode the input: {e}"));
+                    continue;
+                }
+                Err(e) => {
+                    failures.push(format!("{rel}: cannot decode the input: {e}"));
                     continue;
                 }
             }
@@ -172,7 +189,7 @@ fn every_lossless_target_gives_the_reference_pixels() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for target in ["jpegls", "jpeg2000", "rle"] {
         assert!(
-            encoded.get(target).copied().unwrap_or(0) >= 40,
+            encoded.get(target).copied().unwrap_or(0) >= 90,
             "{encoded:?}"
         );
     }
