@@ -232,3 +232,21 @@ fn damaged_multi_frame_monochrome() {
 fn damaged_colour() {
     check("pydicom/SC_rgb_small_odd.dcm");
 }
+
+/// Not damage: a JPEG-LS codestream of 8 bits or fewer in an image with 16
+/// bits allocated (as an encoder taking Bits Stored for its precision
+/// writes it) decodes to 16-bit samples with the same values.
+#[test]
+fn narrow_jpeg_ls_samples_are_widened_to_the_bits_allocated() {
+    let eight = fixture("pydicom-data/JLSL_08_07_0_1F.dcm");
+    let values = pixel_bytes(&transcode(&eight, Target::Explicit).unwrap());
+    let sixteen = with_attr(
+        &eight,
+        tags::BITS_ALLOCATED,
+        VR::US,
+        PrimitiveValue::from(16u16),
+    );
+    let widened = pixel_bytes(&transcode(&sixteen, Target::Explicit).unwrap());
+    let expected: Vec<u8> = values.iter().flat_map(|&v| [v, 0]).collect();
+    assert_eq!(widened, expected);
+}
