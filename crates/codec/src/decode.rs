@@ -104,7 +104,7 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
             Codec::Other => {}
         }
     }
-    let mut out = if codec == Codec::JpegLs {
+    let out = if codec == Codec::JpegLs {
         decode_jpegls(obj, &layout, frame_len)?
     } else {
         decode_unchecked(obj)?
@@ -121,23 +121,20 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
             layout.bits_allocated
         ));
     }
-    for (i, frame) in out.data.chunks_exact_mut(frame_len).enumerate() {
-        match codec {
-            Codec::Rle => {
-                let bytes = frame_len / (layout.rows * layout.columns * layout.samples);
-                let theirs = if out.planar == 1 && layout.samples > 1 {
-                    std::borrow::Cow::Owned(interleave_planes(frame, layout.samples, bytes))
-                } else {
-                    std::borrow::Cow::Borrowed(&*frame)
-                };
-                if ours[i] != *theirs {
-                    return Err(format!(
-                        "frame {}: two RLE decoders disagree on the pixels",
-                        i + 1
-                    ));
-                }
+    if codec == Codec::Rle {
+        let bytes = frame_len / (layout.rows * layout.columns * layout.samples);
+        for (i, frame) in out.data.chunks_exact(frame_len).enumerate() {
+            let theirs = if out.planar == 1 && layout.samples > 1 {
+                std::borrow::Cow::Owned(interleave_planes(frame, layout.samples, bytes))
+            } else {
+                std::borrow::Cow::Borrowed(frame)
+            };
+            if ours[i] != *theirs {
+                return Err(format!(
+                    "frame {}: two RLE decoders disagree on the pixels",
+                    i + 1
+                ));
             }
-            _ => {}
         }
     }
     Ok(out)
