@@ -1,7 +1,7 @@
 //! Decoding of a whole instance's pixel data (dicom-pixeldata; CharLS for
-//! JPEG-LS), checked
-//! against what the data set and the codestreams say, so that damaged or
-//! inconsistent input is an error and never a wrong image or a panic.
+//! JPEG-LS), checked against what the data set and the codestreams say, so
+//! that damaged or inconsistent input is an error and never a wrong image or
+//! a panic.
 
 use dicom_core::value::Value;
 use dicom_dictionary_std::{tags, uids};
@@ -50,6 +50,10 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     let Ok(frame_len) = layout.frame_len() else {
         return decode_unchecked(obj); // 1-bit data: no lossless codec of ours codes it
     };
+    if frame_len == 0 {
+        return Err("Rows, Columns or Samples per Pixel is 0: no image to decode".into());
+    }
+    let bytes_per_sample = frame_len / (layout.rows * layout.columns * layout.samples);
     let expected = frame_len
         .checked_mul(layout.frames)
         .filter(|&n| n < MAX_NATIVE_BYTES)
@@ -96,7 +100,7 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
                 let frame_layout = FrameLayout {
                     pixels: layout.rows * layout.columns,
                     samples: layout.samples,
-                    bytes_per_sample: frame_len / (layout.rows * layout.columns * layout.samples),
+                    bytes_per_sample,
                     planar: false,
                 };
                 ours.push(rle::decode_frame(&codestream, &frame_layout).map_err(at)?);
@@ -122,10 +126,9 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
         ));
     }
     if codec == Codec::Rle {
-        let bytes = frame_len / (layout.rows * layout.columns * layout.samples);
         for (i, frame) in out.data.chunks_exact(frame_len).enumerate() {
             let theirs = if out.planar == 1 && layout.samples > 1 {
-                std::borrow::Cow::Owned(interleave_planes(frame, layout.samples, bytes))
+                std::borrow::Cow::Owned(interleave_planes(frame, layout.samples, bytes_per_sample))
             } else {
                 std::borrow::Cow::Borrowed(frame)
             };

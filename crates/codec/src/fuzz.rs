@@ -58,7 +58,7 @@ pub fn jpeg2k_header(data: &[u8]) {
 /// A whole instance decoded as the archive hands pixels out
 /// (`transcode(.., Target::Explicit)`): the first 8 bytes choose the
 /// transfer syntax (JPEG-LS, JPEG 2000, RLE, JPEG lossless), rows and
-/// columns (1 to 256), samples, bits, frames (1 to 4) and how the rest is
+/// columns (0 to 255), samples, bits, frames (1 to 4) and how the rest is
 /// cut into fragments; the result, when there is one, has the size the
 /// data set describes.
 pub fn decode_instance(data: &[u8]) {
@@ -85,7 +85,7 @@ pub fn decode_instance(data: &[u8]) {
 }
 
 /// Builds the instance [`decode_instance`] decodes.
-fn instance(data: &[u8]) -> Option<DefaultDicomObject> {
+pub fn instance(data: &[u8]) -> Option<DefaultDicomObject> {
     let [ts, rows, columns, shape, frames, cut_a, cut_b, _, rest @ ..] = data else {
         return None;
     };
@@ -117,12 +117,8 @@ fn instance(data: &[u8]) -> Option<DefaultDicomObject> {
     fragments.truncate(frames + 1);
     let mut obj = InMemDicomObject::new_empty();
     let us = |v: u16| PrimitiveValue::from(v);
-    obj.put(DataElement::new(tags::ROWS, VR::US, us(*rows as u16 + 1)));
-    obj.put(DataElement::new(
-        tags::COLUMNS,
-        VR::US,
-        us(*columns as u16 + 1),
-    ));
+    obj.put(DataElement::new(tags::ROWS, VR::US, us(*rows as u16)));
+    obj.put(DataElement::new(tags::COLUMNS, VR::US, us(*columns as u16)));
     obj.put(DataElement::new(
         tags::SAMPLES_PER_PIXEL,
         VR::US,

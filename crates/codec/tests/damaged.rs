@@ -147,6 +147,7 @@ fn damaged_variants(obj: &DefaultDicomObject) -> Vec<(String, DefaultDicomObject
         ("Rows one less", rows - 1, columns),
         ("Columns doubled", rows, columns * 2),
         ("Rows and Columns 65535", 65535, 65535),
+        ("Rows 0", 0, columns),
     ] {
         let o = with_attr(obj, tags::ROWS, VR::US, PrimitiveValue::from(r));
         out.push((

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sansfilm_codec::fuzz;
 use sansfilm_codec::jpegls::{self, FrameSpec};
 use sansfilm_codec::rle::{self, FrameLayout};
+use sansfilm_codec::transcode::{Target as Syntax, transcode};
 
 type Target = fn(&[u8]);
 
@@ -53,7 +54,7 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
     let rle = rle::encode_frame(&noise(20, 4), &rle_layout).unwrap();
     // decode_instance: 8 header bytes (see sansfilm_codec::fuzz), then data.
     let instance = |ts: u8, shape: u8, codestream: &[u8]| {
-        let mut v = vec![ts, 3, 4, shape, 0, 0, 0, 0];
+        let mut v = vec![ts, 4, 5, shape, 0, 0, 0, 0];
         v.extend_from_slice(codestream);
         v
     };
@@ -145,6 +146,10 @@ fn seeds_decode() {
     assert_eq!(rle::decode_frame(&rle[2..], &layout).unwrap(), noise(20, 4));
     for s in seeds("jpegls_decode") {
         jpegls::decode_frame(&s).unwrap();
+    }
+    for s in seeds("decode_instance") {
+        let obj = fuzz::instance(&s).unwrap();
+        transcode(&obj, Syntax::Explicit).unwrap();
     }
     let h = sansfilm_codec::jpeg2k::Header::read(&seeds("jpeg2k_header")[0]).unwrap();
     assert_eq!((h.columns, h.rows, h.components, h.precision), (5, 4, 1, 8));
