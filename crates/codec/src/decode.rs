@@ -9,7 +9,7 @@ use dicom_encoding::adapters::PixelDataObject;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 
-use crate::image::{ImageLayout, interleave_planes};
+use crate::image::{ImageLayout, MAX_NATIVE_BYTES, interleave_planes};
 use crate::rle::{self, FrameLayout};
 use crate::transcode::is_native;
 use crate::{jpeg2k, jpegls};
@@ -79,19 +79,16 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
             ));
         }
     }
-    // Each frame is checked before any decoder of dicom-pixeldata sees it:
-    // a disagreement is then named, and those decoders, which index by what
-    // the data set says, do not trip over it.
+    // JPEG 2000 and RLE frames are checked before dicom-pixeldata's
+    // decoders see them: a disagreement is then named, and those decoders,
+    // which index by what the data set says, do not trip over it. JPEG-LS is
+    // checked frame by frame as it is decoded here.
     let mut ours = Vec::new();
-    for i in 0..layout.frames {
+    let checked_first = matches!(codec, Codec::Jpeg2000 | Codec::Rle);
+    for i in (0..layout.frames).filter(|_| checked_first) {
         let codestream = frame_codestream(obj, i, &layout)?;
         let at = |e: crate::Error| format!("frame {}: {e}", i + 1);
         match codec {
-            Codec::JpegLs => {
-                let h = jpegls::Header::read_whole(&codestream).map_err(at)?;
-                let rows = if h.rows == 0 { layout.rows } else { h.rows };
-                agree(i, (h.columns, rows, h.components, h.precision), &layout)?;
-            }
             Codec::Jpeg2000 => {
                 let h = jpeg2k::Header::read(&codestream).map_err(at)?;
                 agree(i, (h.columns, h.rows, h.components, h.precision), &layout)?;
@@ -105,7 +102,7 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
                 };
                 ours.push(rle::decode_frame(&codestream, &frame_layout).map_err(at)?);
             }
-            Codec::Other => {}
+            Codec::JpegLs | Codec::Other => unreachable!("not checked first"),
         }
     }
     let out = if codec == Codec::JpegLs {
@@ -143,10 +140,6 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     Ok(out)
 }
 
-/// Native pixel data has a 32-bit length (PS3.5 7.1): an image that would
-/// not fit is refused before anything is allocated for it.
-const MAX_NATIVE_BYTES: usize = 0xFFFF_FFFE;
-
 /// JPEG-LS frames through CharLS, as dicom-pixeldata's adapter does, with
 /// what that adapter leaves out: colour coded plane by plane (interleave
 /// mode none) comes out of CharLS colour-by-plane while the data set rightly
@@ -161,8 +154,12 @@ fn decode_jpegls(
 ) -> Result<Decoded, String> {
     let mut data = Vec::with_capacity(frame_len * layout.frames);
     for i in 0..layout.frames {
-        let frame = jpegls::decode_frame(&frame_codestream(obj, i, layout)?)
-            .map_err(|e| format!("frame {}: {e}", i + 1))?;
+        let codestream = frame_codestream(obj, i, layout)?;
+        let at = |e: crate::Error| format!("frame {}: {e}", i + 1);
+        let h = jpegls::Header::read_whole(&codestream).map_err(at)?;
+        let rows = if h.rows == 0 { layout.rows } else { h.rows };
+        agree(i, (h.columns, rows, h.components, h.precision), layout)?;
+        let frame = jpegls::decode_frame(&codestream).map_err(at)?;
         if layout.bits_allocated == 16 && frame.len() * 2 == frame_len {
             data.extend(frame.iter().flat_map(|&b| [b, 0]));
         } else {

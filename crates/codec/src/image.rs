@@ -10,6 +10,10 @@ use dicom_object::DefaultDicomObject;
 
 use crate::{Error, Result};
 
+/// Native pixel data has a 32-bit length (PS3.5 7.1): an image that would
+/// not fit is refused before anything is allocated for it.
+pub(crate) const MAX_NATIVE_BYTES: usize = 0xFFFF_FFFE;
+
 /// The image attributes that shape the pixel data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageLayout {

@@ -3,6 +3,7 @@
 
 use charls::{CharLS, FrameInfo, InterleaveMode};
 
+use crate::image::MAX_NATIVE_BYTES;
 use crate::{Error, Result};
 
 /// What the encoder needs to know of a frame.
@@ -81,9 +82,7 @@ pub fn encode_frame(frame: &[u8], spec: &FrameSpec) -> Result<Vec<u8>> {
 /// interleave mode. Damaged input gives an error, never a panic.
 pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
     let header = Header::read_whole(codestream)?;
-    let bytes_per_sample = if header.precision > 8 { 2 } else { 1 };
-    let size = header.columns * header.rows.max(1) * header.components * bytes_per_sample;
-    if size >= 0xFFFF_FFFE {
+    if header.decoded_len() >= MAX_NATIVE_BYTES {
         return Err(Error::Corrupt(format!(
             "JPEG-LS: a frame of {} x {} x {} is more than native pixel data can hold",
             header.columns, header.rows, header.components
@@ -108,7 +107,7 @@ pub fn decode_frame(codestream: &[u8]) -> Result<Vec<u8>> {
         }
     };
     Ok(if header.decodes_to_planes() {
-        crate::image::interleave_planes(&decoded, header.components, bytes_per_sample)
+        crate::image::interleave_planes(&decoded, header.components, header.bytes_per_sample())
     } else {
         decoded
     })
@@ -210,6 +209,17 @@ impl Header {
             ));
         }
         Ok(header)
+    }
+
+    /// Bytes per sample CharLS decodes to: 2 above 8 bits of precision.
+    pub fn bytes_per_sample(&self) -> usize {
+        if self.precision > 8 { 2 } else { 1 }
+    }
+
+    /// Bytes CharLS allocates and decodes to, as the header announces them
+    /// (one row when a DNL segment gives the rows later).
+    pub fn decoded_len(&self) -> usize {
+        self.columns * self.rows.max(1) * self.components * self.bytes_per_sample()
     }
 
     /// Whether CharLS decodes this codestream colour-by-plane: interleave

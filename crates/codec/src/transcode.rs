@@ -276,8 +276,8 @@ fn decode_to_explicit(obj: &DefaultDicomObject) -> Result<DefaultDicomObject> {
     Ok(out)
 }
 
-/// Decodes `encoded` again (with the checks of decoding) and compares every frame with
-/// `original`. For signed samples with fewer bits stored than allocated
+/// Decodes `encoded` again (with the checks of decoding) and compares every
+/// frame with `original`, which must be all of the image. For signed samples with fewer bits stored than allocated
 /// (`layout` given), the decoded samples are sign-extended first, as the
 /// original's are.
 pub fn verify(
@@ -288,7 +288,7 @@ pub fn verify(
     let mut data = decode(encoded)
         .map_err(|e| Error::VerificationFailed(format!("cannot decode the result: {e}")))?
         .data;
-    if data.len() < original.len() {
+    if data.len() != original.len() {
         return Err(Error::VerificationFailed(format!(
             "{} bytes decoded, {} expected",
             data.len(),
