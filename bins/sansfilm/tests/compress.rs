@@ -202,6 +202,44 @@ fn serve_compresses_in_the_background_and_stops_cleanly() {
         "nothing compressed while disabled"
     );
 
+    // Another pass holds the archive (`sansfilm compress`, say): the
+    // background pass skips its round and touches nothing.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data.join("compress.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let mut server = Server::with_config(dir.path(), "[compression]\nmin_age_minutes = 0\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !server.log_text().contains("compression pass skipped") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(20)), Some(0));
+    assert!(
+        server
+            .log_text()
+            .contains("another compression pass is running"),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(
+        count(
+            &data,
+            "SELECT count(*) FROM instances WHERE transfer_syntax = '1.2.840.10008.1.2.4.80'"
+        ),
+        0,
+        "nothing compressed while another pass holds the archive"
+    );
+    drop(lock);
+
     // Enabled (the default) with no minimum age: the first pass runs at start.
     let mut server = Server::with_config(dir.path(), "[compression]\nmin_age_minutes = 0\n");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -145,13 +145,7 @@ fn files_compressed_by_dcmtk_and_gdcm_decode_to_the_original_pixels() {
                 continue;
             }
             let back = dir.path().join(format!("{n}-{k}-explicit.dcm"));
-            let (code, _, err) = sansfilm(&[
-                "transcode",
-                "--to",
-                "explicit",
-                compressed.to_str().unwrap(),
-                back.to_str().unwrap(),
-            ]);
+            let (code, _, err) = transcode("explicit", &compressed, &back);
             if code != 0 {
                 problems.push(format!("{what}: sansfilm could not decode it: {err}"));
                 continue;
@@ -183,13 +177,7 @@ fn files_compressed_by_sansfilm_decode_with_dcmtk_and_gdcm() {
     for (n, original) in originals.iter().enumerate() {
         for target in ["jpegls", "jpeg2000", "rle"] {
             let ours = dir.path().join(format!("{n}-{target}.dcm"));
-            let (code, _, err) = sansfilm(&[
-                "transcode",
-                "--to",
-                target,
-                original.to_str().unwrap(),
-                ours.to_str().unwrap(),
-            ]);
+            let (code, _, err) = transcode(target, original, &ours);
             if code != 0 {
                 problems.push(format!("{}: sansfilm --to {target}: {err}", ORIGINALS[n]));
                 continue;

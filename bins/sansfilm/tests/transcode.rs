@@ -9,37 +9,19 @@ fn rle_output_is_verified_and_compressed_input_decoded_first() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ct_rle.dcm");
     let input = fixtures().join("nema-wg04/CT1_UNC.dcm");
-    let (code, text, err) = sansfilm(&[
-        "transcode",
-        "--to",
-        "rle",
-        input.to_str().unwrap(),
-        out.to_str().unwrap(),
-    ]);
+    let (code, text, err) = transcode("rle", &input, &out);
     assert_eq!(code, 0, "{text}{err}");
     assert!(text.contains("verified"), "{text}");
     let obj = dicom_object::open_file(&out).unwrap();
     assert_eq!(obj.meta().transfer_syntax(), "1.2.840.10008.1.2.5");
     let back = dir.path().join("ct_back.dcm");
-    let (code, _, err) = sansfilm(&[
-        "transcode",
-        "--to",
-        "explicit",
-        out.to_str().unwrap(),
-        back.to_str().unwrap(),
-    ]);
+    let (code, _, err) = transcode("explicit", &out, &back);
     assert_eq!(code, 0, "{err}");
     // Compressed input is decoded first: JPEG Lossless to RLE gives the
     // reference pixels.
     let jpeg = fixtures().join("nema-wg04/CT1_JPLL.dcm");
     let x = dir.path().join("x.dcm");
-    let (code, _, err) = sansfilm(&[
-        "transcode",
-        "--to",
-        "rle",
-        jpeg.to_str().unwrap(),
-        x.to_str().unwrap(),
-    ]);
+    let (code, _, err) = transcode("rle", &jpeg, &x);
     assert_eq!(code, 0, "{err}");
     use dicom_pixeldata::PixelDecoder;
     let pixels = |p: &std::path::Path| {
@@ -59,13 +41,7 @@ fn rle_output_is_verified_and_compressed_input_decoded_first() {
     let cut = dir.path().join("cut.dcm");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let y = dir.path().join("y.dcm");
-    let (code, _, err) = sansfilm(&[
-        "transcode",
-        "--to",
-        "jpegls",
-        cut.to_str().unwrap(),
-        y.to_str().unwrap(),
-    ]);
+    let (code, _, err) = transcode("jpegls", &cut, &y);
     assert_eq!(code, 1, "{err}");
     assert!(!y.exists());
 }

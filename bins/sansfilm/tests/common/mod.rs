@@ -130,6 +130,17 @@ pub fn sansfilm(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `sansfilm transcode --to TARGET INPUT OUTPUT`: (exit code, stdout, stderr).
+pub fn transcode(target: &str, input: &Path, output: &Path) -> (i32, String, String) {
+    sansfilm(&[
+        "transcode",
+        "--to",
+        target,
+        input.to_str().unwrap(),
+        output.to_str().unwrap(),
+    ])
+}
+
 /// A DCMTK tool; panics with a clear message when DCMTK is not installed.
 pub fn dcmtk(tool: &str) -> Command {
     outside_tool(tool, "DCMTK")
