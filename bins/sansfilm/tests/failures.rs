@@ -309,31 +309,8 @@ fn identical_resend_is_stored_once_and_conflicting_content_is_kept_and_flagged()
 fn full_disk_answers_out_of_resources_and_keeps_what_was_stored() {
     // A 3 MB tmpfs: the index and a few CT images fit, then the disk is full.
     let dir = tempfile::tempdir().unwrap();
-    let mnt = dir.path().join("small");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=3m",
-            "tmpfs",
-            mnt.to_str().unwrap(),
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(mounted, "mounting a tmpfs needs root (CI runs as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(mnt.clone());
+    let small = SmallDisk::mount(&dir.path().join("small"), "3m");
+    let mnt = small.0.clone();
     let data = mnt.join("data");
     let copies =
         sansfilm_benches::synth::write_distinct_copies(&ct(), &dir.path().join("copies"), 8);

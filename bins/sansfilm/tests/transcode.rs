@@ -45,3 +45,16 @@ fn rle_output_is_verified_and_compressed_input_decoded_first() {
     assert_eq!(code, 1, "{err}");
     assert!(!y.exists());
 }
+
+#[test]
+fn a_full_disk_leaves_no_half_written_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = SmallDisk::mount(&dir.path().join("small"), "64k");
+    let out = small.0.join("ct.dcm");
+    // 512 KiB of decoded pixels cannot fit in 64 KiB.
+    let (code, _, err) = transcode("explicit", &fixtures().join("nema-wg04/CT1_JPLL.dcm"), &out);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("ct.dcm"), "the error names the output: {err}");
+    let left: Vec<_> = std::fs::read_dir(&small.0).unwrap().collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}

@@ -130,6 +130,31 @@ pub fn sansfilm(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A small tmpfs mounted at a directory (root needed: CI runs as root), to
+/// fill a disk; unmounted when dropped.
+pub struct SmallDisk(pub PathBuf);
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (mount's syntax: `3m`, `64k`) at `dir`.
+    pub fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(mounted, "mounting a tmpfs needs root (CI runs as root)");
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// `sansfilm transcode --to TARGET INPUT OUTPUT`: (exit code, stdout, stderr).
 pub fn transcode(target: &str, input: &Path, output: &Path) -> (i32, String, String) {
     sansfilm(&[
