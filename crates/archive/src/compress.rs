@@ -303,27 +303,21 @@ impl Archive {
         };
         let bytes = match transcode_to_file_bytes(&original, target) {
             Ok(b) => b,
-            Err(
-                e @ (CodecError::Unsuitable(_)
-                | CodecError::Unsupported(_)
-                | CodecError::Missing(_)),
-            ) => {
-                let note = e.to_string();
-                let _ = conn.execute(
-                    "UPDATE instances SET compression_note = ?1 WHERE id = ?2",
-                    params![note, c.id],
-                );
-                return InstanceOutcome::Declined(note);
-            }
             Err(e) => {
-                // A verification failure keeps the original and is recorded,
-                // so the same image is not tried again and again.
+                // Declined or failed (a verification failure among them), the
+                // original stays and the reason is recorded, so the same
+                // image is not tried again and again.
                 let note = e.to_string();
                 let _ = conn.execute(
                     "UPDATE instances SET compression_note = ?1 WHERE id = ?2",
                     params![note, c.id],
                 );
-                return InstanceOutcome::Failed(note);
+                return match e {
+                    CodecError::Unsuitable(_)
+                    | CodecError::Unsupported(_)
+                    | CodecError::Missing(_) => InstanceOutcome::Declined(note),
+                    _ => InstanceOutcome::Failed(note),
+                };
             }
         };
         match self.swap_in(conn, c, target, &bytes) {
