@@ -44,6 +44,7 @@ fn store_all(archive: &Archive, files: &[std::path::PathBuf]) {
                 transfer_syntax: meta.transfer_syntax().to_string(),
                 calling_ae: "LOAD".into(),
                 called_ae: "SANSFILM".into(),
+                max_bytes: None,
             })
             .unwrap();
         incoming.write(&bytes[offset as usize..]).unwrap();

@@ -17,6 +17,7 @@ fn dataset(path: &Path) -> (IncomingMeta, Vec<u8>) {
         transfer_syntax: meta.transfer_syntax().to_string(),
         calling_ae: "BENCH".into(),
         called_ae: "SANSFILM".into(),
+        max_bytes: None,
     };
     (incoming, bytes[offset as usize..].to_vec())
 }

@@ -55,6 +55,13 @@ pub enum Error {
         /// Value in the command.
         command: String,
     },
+    /// The instance is larger than the configured ceiling
+    /// (`[dicom] max_instance_bytes`, counted once inflated).
+    #[error("larger than [dicom] max_instance_bytes = {max}")]
+    TooLarge {
+        /// The ceiling.
+        max: u64,
+    },
     /// Another process holds the archive for the same work (a compression
     /// pass already running).
     #[error("busy: {0}")]
@@ -90,7 +97,9 @@ impl Error {
     /// The kind of failure, to choose the status a peer receives.
     pub fn kind(&self) -> FailureKind {
         match self {
-            Error::StorageFull { .. } | Error::IndexUnavailable(_) => FailureKind::OutOfResources,
+            Error::StorageFull { .. } | Error::IndexUnavailable(_) | Error::TooLarge { .. } => {
+                FailureKind::OutOfResources
+            }
             Error::Index(e) if is_busy_or_full(e) => FailureKind::OutOfResources,
             Error::Invalid(_) => FailureKind::CannotUnderstand,
             Error::Mismatch { .. } => FailureKind::DataSetMismatch,

@@ -43,6 +43,9 @@ pub struct IncomingMeta {
     pub calling_ae: String,
     /// Called AE title (this archive as the sender named it).
     pub called_ae: String,
+    /// Largest instance accepted, in bytes once inflated (`None`: no limit).
+    /// Beyond it the store fails with [`Error::TooLarge`] (DIMSE A700).
+    pub max_bytes: Option<u64>,
 }
 
 /// How a store ended.
@@ -136,10 +139,24 @@ impl Archive {
             .tmp()
             .join(format!("{}-{n}.part", std::process::id()));
         let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+        // A deflated data set is inflated as it arrives and kept in Explicit
+        // VR Little Endian: the same data set, whose size is known and checked
+        // as it is written, and which every reader can walk without inflating
+        // it whole (a 1 MB deflate bomb can expand to gigabytes).
+        let inflater = (meta.transfer_syntax == DEFLATED).then(|| Inflater {
+            state: flate2::Decompress::new(false),
+            out: vec![0; 256 * 1024],
+            ended: false,
+        });
+        let stored_syntax = if inflater.is_some() {
+            EXPLICIT_VR_LE.to_string()
+        } else {
+            meta.transfer_syntax.clone()
+        };
         let header = Part10Header {
             sop_class_uid: meta.sop_class_uid.clone(),
             sop_instance_uid: meta.sop_instance_uid.clone(),
-            transfer_syntax: meta.transfer_syntax.clone(),
+            transfer_syntax: stored_syntax.clone(),
             source_ae_title: Some(meta.calling_ae.clone()),
             receiving_ae_title: Some(meta.called_ae.clone()),
         };
@@ -152,6 +169,8 @@ impl Archive {
             content_hash: Sha256::new(),
             size: 0,
             parsed: None,
+            inflater,
+            stored_syntax,
         };
         let bytes = header.encode()?;
         incoming.write_raw(&bytes)?;
@@ -261,14 +280,68 @@ pub struct Incoming {
     /// Keys parsed by [`Incoming::summary`], reused by `commit` unless more
     /// bytes were written since.
     parsed: Option<InstanceSummary>,
+    /// Inflates a Deflated data set on its way to the file.
+    inflater: Option<Inflater>,
+    /// Transfer syntax of the stored file (Explicit VR LE for a deflated one).
+    stored_syntax: String,
 }
+
+/// Streaming inflation of a Deflated Explicit VR Little Endian data set.
+struct Inflater {
+    state: flate2::Decompress,
+    out: Vec<u8>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inflater").field("ended", &self.ended).finish()
+    }
+}
+
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
 impl Incoming {
     /// Appends data set bytes, as received in the negotiated transfer syntax.
     pub fn write(&mut self, data: &[u8]) -> Result<()> {
         self.parsed = None;
         self.content_hash.update(data);
-        self.write_raw(data)
+        match self.inflater.take() {
+            None => self.write_raw(data),
+            Some(mut inflater) => {
+                let r = self.inflate(&mut inflater, data);
+                self.inflater = Some(inflater);
+                r
+            }
+        }
+    }
+
+    /// Inflates `data` into the file, a buffer at a time.
+    fn inflate(&mut self, inflater: &mut Inflater, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() && !inflater.ended {
+            let (in_before, out_before) = (inflater.state.total_in(), inflater.state.total_out());
+            let status = inflater
+                .state
+                .decompress(data, &mut inflater.out, flate2::FlushDecompress::None)
+                .map_err(|e| self.invalid(format!("deflated data set cannot be inflated: {e}")))?;
+            let consumed = (inflater.state.total_in() - in_before) as usize;
+            let produced = (inflater.state.total_out() - out_before) as usize;
+            data = &data[consumed..];
+            let out = std::mem::take(&mut inflater.out);
+            let written = self.write_raw(&out[..produced]);
+            inflater.out = out;
+            written?;
+            inflater.ended = status == flate2::Status::StreamEnd;
+            if consumed == 0 && produced == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn invalid(&self, reason: String) -> Error {
+        Error::Invalid(sansfilm_dicom::Error::Malformed { offset: 0, reason })
     }
 
     /// Bytes written so far, header included.
@@ -279,6 +352,11 @@ impl Incoming {
     fn write_raw(&mut self, data: &[u8]) -> Result<()> {
         self.file_hash.update(data);
         self.size += data.len() as u64;
+        if let Some(max) = self.meta.max_bytes
+            && self.size > max
+        {
+            return Err(Error::TooLarge { max });
+        }
         let file = self.file.as_mut().expect("file is open until commit");
         file.write_all(data)
             .map_err(|e| Error::io(&self.tmp_path, e))
@@ -288,6 +366,7 @@ impl Incoming {
     /// durable): lets a caller start its own durable bookkeeping (an audit
     /// record) while [`commit`](Self::commit) does the archive's.
     pub fn summary(&mut self) -> Result<InstanceSummary> {
+        self.finish_inflating()?;
         let file = self.file.as_mut().expect("file is open until commit");
         file.flush().map_err(|e| Error::io(&self.tmp_path, e))?;
         let summary = InstanceSummary::from_file(&self.tmp_path)?;
@@ -298,6 +377,7 @@ impl Incoming {
     /// Makes the instance durable and indexed, or fails and leaves nothing.
     /// Blocking I/O: call from a blocking thread.
     pub fn commit(mut self) -> Result<StoreOutcome> {
+        self.finish_inflating()?;
         let file = self.file.take().expect("commit runs once");
         let file = file
             .into_inner()
@@ -310,7 +390,7 @@ impl Incoming {
             Some(s) => s,
             None => InstanceSummary::from_file(&self.tmp_path)?,
         };
-        summary.transfer_syntax = self.meta.transfer_syntax.clone();
+        summary.transfer_syntax = self.stored_syntax.clone();
         check_agrees(
             "SOPClassUID",
             &summary.sop_class_uid,
@@ -383,6 +463,46 @@ impl Incoming {
                 summary,
             }
         })
+    }
+
+    /// Flushes what the inflater still holds; a deflate stream that does
+    /// not end is a truncated data set.
+    fn finish_inflating(&mut self) -> Result<()> {
+        let Some(mut inflater) = self.inflater.take() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        while !inflater.ended {
+            let before = inflater.state.total_out();
+            let status = inflater
+                .state
+                .decompress(&[], &mut inflater.out, flate2::FlushDecompress::Finish)
+                .map_err(|e| self.invalid(format!("deflated data set cannot be inflated: {e}")));
+            let status = match status {
+                Ok(s) => s,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let produced = (inflater.state.total_out() - before) as usize;
+            let out = std::mem::take(&mut inflater.out);
+            let written = self.write_raw(&out[..produced]);
+            inflater.out = out;
+            if let Err(e) = written {
+                result = Err(e);
+                break;
+            }
+            inflater.ended = status == flate2::Status::StreamEnd;
+            if produced == 0 && !inflater.ended {
+                result = Err(self.invalid("deflated data set ends before its stream does".into()));
+                break;
+            }
+        }
+        // Finished (or failed): later calls have nothing more to inflate.
+        inflater.ended = true;
+        self.inflater = Some(inflater);
+        result
     }
 
     fn remove_tmp(&mut self) {

@@ -28,6 +28,7 @@
 //!     transfer_syntax: "1.2.840.10008.1.2.1".into(),
 //!     calling_ae: "CT01".into(),
 //!     called_ae: "SANSFILM".into(),
+//!     max_bytes: None,
 //! })?;
 //! # let dataset_bytes: Vec<u8> = vec![];
 //! incoming.write(&dataset_bytes)?; // as P-DATA fragments arrive

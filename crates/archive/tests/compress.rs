@@ -25,6 +25,7 @@ fn store(archive: &Archive, path: &Path) -> PathBuf {
             transfer_syntax: meta.transfer_syntax().to_string(),
             calling_ae: "TESTSCU".into(),
             called_ae: "SANSFILM".into(),
+            max_bytes: None,
         })
         .unwrap();
     incoming.write(&bytes[offset as usize..]).unwrap();

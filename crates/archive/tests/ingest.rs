@@ -22,6 +22,7 @@ fn dataset_of(path: &Path) -> (IncomingMeta, Vec<u8>) {
         transfer_syntax: meta.transfer_syntax().to_string(),
         calling_ae: "TESTSCU".into(),
         called_ae: "SANSFILM".into(),
+        max_bytes: None,
     };
     (incoming, bytes[offset as usize..].to_vec())
 }

@@ -21,6 +21,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The data set's structure is broken: a declared length runs past the
+    /// bytes present, sequences nest too deep, an item header is missing.
+    /// Found before any value is read (see [`crate::bounds`]).
+    #[error("malformed data set at byte {offset}: {reason}")]
+    Malformed {
+        /// Position of the offending header.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// An I/O error while writing.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -6,6 +6,9 @@
 //! - [`summary`]: [`InstanceSummary`], the patient / study / series / instance keys
 //!   an archive indexes, read from a Part 10 file without loading its pixel data.
 //!   Text is decoded to UTF-8 from the instance's Specific Character Set.
+//! - [`bounds`]: checks that every length declared in a data set fits in the
+//!   bytes present, before dicom-rs parses it (which reserves declared
+//!   lengths up front).
 //! - [`part10`]: writes the Part 10 header (preamble, `DICM`, file meta group) in
 //!   front of a data set that is streamed as received from the network.
 //! - [`syntax`]: the transfer syntaxes the archive accepts and the Storage SOP
@@ -22,6 +25,7 @@
 //! # Ok::<(), sansfilm_dicom::Error>(())
 //! ```
 
+pub mod bounds;
 mod error;
 pub mod part10;
 pub mod summary;

@@ -81,7 +81,10 @@ impl InstanceSummary {
     /// Reads a Part 10 file up to (not including) its pixel data and extracts the
     /// keys. Fails when the file is not DICOM, is truncated before the pixel
     /// data, or lacks one of the four UIDs that place it in the hierarchy.
+    /// The data set's structure is checked first ([`crate::bounds`]), so a
+    /// hostile file cannot make the parser reserve more than its own size.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        crate::bounds::check_file(path.as_ref())?;
         let obj = OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .open_file(path.as_ref())?;
@@ -143,6 +146,7 @@ impl InstanceSummary {
 /// SOP Class UID and SOP Instance UID of a Part 10 file's data set (read up to
 /// the pixel data); empty strings for absent attributes.
 pub fn sop_uids(path: impl AsRef<Path>) -> Result<(String, String)> {
+    crate::bounds::check_file(path.as_ref())?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path.as_ref())?;

@@ -38,6 +38,9 @@ pub const CHUNK: usize = 1024 * 1024;
 /// Largest C-FIND identifier accepted.
 const MAX_IDENTIFIER: usize = 4 * 1024 * 1024;
 
+/// Largest command set accepted (real ones are a few hundred bytes).
+const MAX_COMMAND: usize = 64 * 1024;
+
 type Assoc = AsyncServerAssociation<TcpStream>;
 
 /// Serves one connection until release, abort, error or shutdown. Never panics
@@ -306,6 +309,11 @@ impl Connection {
             pdv.value_type,
         ) {
             (State::Idle, PDataValueType::Command) => {
+                if pdv.data.len() > MAX_COMMAND {
+                    return Err(Error::Protocol(format!(
+                        "command set larger than {MAX_COMMAND} bytes"
+                    )));
+                }
                 self.state = State::Command {
                     pc_id,
                     bytes: pdv.data,
@@ -318,6 +326,11 @@ impl Connection {
                 },
                 PDataValueType::Command,
             ) if id == pc_id => {
+                if bytes.len() + pdv.data.len() > MAX_COMMAND {
+                    return Err(Error::Protocol(format!(
+                        "command set larger than {MAX_COMMAND} bytes"
+                    )));
+                }
                 bytes.extend_from_slice(&pdv.data);
                 self.state = State::Command { pc_id, bytes };
             }
@@ -441,6 +454,7 @@ impl Connection {
             sop_instance_uid: command.affected_sop_instance_uid.clone(),
             transfer_syntax: ts.trim_end_matches(['\0', ' ']).to_string(),
             message_id: command.message_id,
+            max_instance_bytes: self.options.max_instance_bytes,
         };
         let ctx2 = ctx.clone();
         let begun = tokio::task::spawn_blocking(move || store.begin(&ctx2)).await;
@@ -575,7 +589,14 @@ impl Connection {
             );
             return self.send_command(pc_id, &rsp).await;
         };
-        let decoded = InMemDicomObject::read_dataset_with_ts(&identifier[..], syntax);
+        // Every length is checked against the bytes received before dicom-rs
+        // reserves it.
+        let decoded = sansfilm_dicom::bounds::check_dataset_bytes(&identifier, &ts)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                InMemDicomObject::read_dataset_with_ts(&identifier[..], syntax)
+                    .map_err(|e| e.to_string())
+            });
         let identifier = match decoded {
             Ok(obj) => obj,
             Err(e) => {

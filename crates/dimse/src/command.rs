@@ -185,6 +185,10 @@ impl Command {
         let ts = TransferSyntaxRegistry
             .get(dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN)
             .ok_or_else(|| Error::Command("implicit VR LE not registered".into()))?;
+        // Lengths are checked against the bytes received before dicom-rs
+        // reserves them (it would zero-fill a declared 4 GB).
+        sansfilm_dicom::bounds::check_dataset_bytes(bytes, ts.uid())
+            .map_err(|e| Error::Command(e.to_string()))?;
         let obj = InMemDicomObject::read_dataset_with_ts(bytes, ts)
             .map_err(|e| Error::Command(e.to_string()))?;
         let u16_of = |tag| -> Option<u16> { obj.get(tag).and_then(|e| e.to_int::<u16>().ok()) };

@@ -27,6 +27,10 @@ pub struct ServerOptions {
     /// (vendors' private storage classes). Standard non-storage classes are
     /// never accepted for storage.
     pub accept_private_sop_classes: bool,
+    /// Largest instance accepted by C-STORE, in bytes (counted once
+    /// inflated for Deflated data sets). Larger ones are refused with A700
+    /// and nothing of them is kept.
+    pub max_instance_bytes: u64,
     /// Which calling AE titles may associate.
     pub access: AccessPolicy,
 }
@@ -42,6 +46,7 @@ impl Default for ServerOptions {
             idle_timeout_secs: 300,
             shutdown_grace_secs: 30,
             accept_private_sop_classes: true,
+            max_instance_bytes: 4 << 30,
             access: AccessPolicy::default(),
         }
     }

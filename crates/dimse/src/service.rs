@@ -31,6 +31,9 @@ pub struct StoreContext {
     pub transfer_syntax: String,
     /// Message ID of the request.
     pub message_id: u16,
+    /// Largest instance the server accepts, in bytes (inflated, for the
+    /// Deflated syntax): `[dicom] max_instance_bytes`.
+    pub max_instance_bytes: u64,
 }
 
 /// A DIMSE status with its Error Comment, for a response that is not success.

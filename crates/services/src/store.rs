@@ -31,6 +31,7 @@ impl StoreService for ArchiveStore {
                 transfer_syntax: ctx.transfer_syntax.clone(),
                 calling_ae: ctx.calling_ae.clone(),
                 called_ae: ctx.called_ae.clone(),
+                max_bytes: Some(ctx.max_instance_bytes),
             })
             .map_err(to_failure)?;
         let auditor = Auditor {
