@@ -123,7 +123,9 @@ fn undefined_un_store(sop_instance: &str) -> Vec<u8> {
     ds.extend(explicit((0x0009, 0x0010), b"LO", b"HOSTILE "));
     ds.extend(explicit_header((0x0009, 0x1010), b"UN", u32::MAX));
     ds.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]); // item, undefined
-    ds.extend([0x09, 0x00, 0x20, 0x10, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0x3F]);
+    ds.extend([
+        0x09, 0x00, 0x20, 0x10, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0x3F,
+    ]);
     ds.extend([0u8; 16]);
     ds
 }
@@ -240,7 +242,10 @@ fn lying_lengths_in_a_c_store_are_refused_without_allocating_them() {
     let pid = server.child.id();
     rt().block_on(async {
         let explicit = lying_store_explicit("1.2.3.4.1.1.1");
-        assert!(explicit.len() < 330, "the issue's message is 330 bytes on the wire");
+        assert!(
+            explicit.len() < 330,
+            "the issue's message is 330 bytes on the wire"
+        );
         let answer = store(&server.addr(), EXPLICIT, "1.2.3.4.1.1.1", explicit).await;
         assert_refused(&answer, 0xC000);
         let Answer::Status(_, Some(comment)) = &answer else {
@@ -288,10 +293,7 @@ fn lying_lengths_in_a_c_store_are_refused_without_allocating_them() {
         "peak RSS {peak} kB; log:\n{}",
         server.log_text()
     );
-    assert_eq!(
-        count(&server.data_dir, "SELECT count(*) FROM instances"),
-        0
-    );
+    assert_eq!(count(&server.data_dir, "SELECT count(*) FROM instances"), 0);
     assert!(server.log_text().contains("malformed data set"));
 }
 
@@ -389,10 +391,7 @@ fn a_deflate_bomb_is_inflated_to_disk_and_refused_past_the_ceiling() {
     let peak = peak_rss_kb(pid);
     assert!(peak < PEAK_BOUND_KB, "peak RSS {peak} kB");
     // Only the one under the ceiling is kept, inflated, as Explicit VR LE.
-    assert_eq!(
-        count(&server.data_dir, "SELECT count(*) FROM instances"),
-        1
-    );
+    assert_eq!(count(&server.data_dir, "SELECT count(*) FROM instances"), 1);
     let syntax: String = index(&server.data_dir)
         .query_row("SELECT transfer_syntax FROM instances", [], |r| r.get(0))
         .unwrap();

@@ -295,7 +295,9 @@ struct Inflater {
 
 impl std::fmt::Debug for Inflater {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inflater").field("ended", &self.ended).finish()
+        f.debug_struct("Inflater")
+            .field("ended", &self.ended)
+            .finish()
     }
 }
 

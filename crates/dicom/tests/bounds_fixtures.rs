@@ -31,15 +31,27 @@ const REFUSED: &[(&str, &str)] = &[
     // No Part 10 header: not files the archive reads (dicom-rs neither).
     ("pydicom/ExplVR_BigEndNoMeta.dcm", "invalid file meta group"),
     ("pydicom/ExplVR_LitEndNoMeta.dcm", "invalid file meta group"),
-    ("pydicom/meta_missing_tsyntax.dcm", "invalid file meta group"),
+    (
+        "pydicom/meta_missing_tsyntax.dcm",
+        "invalid file meta group",
+    ),
     ("pydicom/no_meta.dcm", "invalid file meta group"),
-    ("pydicom/no_meta_group_length.dcm", "invalid file meta group"),
+    (
+        "pydicom/no_meta_group_length.dcm",
+        "invalid file meta group",
+    ),
     ("pydicom/rtstruct.dcm", "invalid file meta group"),
     ("pydicom-data/JLSL_RGB_ILV1.dcm", "invalid file meta group"),
     ("pydicom-data/OT-PAL-8-face.dcm", "invalid file meta group"),
     // Cut short: the last value is missing bytes.
-    ("pydicom/MR_truncated.dcm", "declares 8192 bytes but only 8130 remain"),
-    ("pydicom/rtplan_truncated.dcm", "declares 976 bytes but only 711 remain"),
+    (
+        "pydicom/MR_truncated.dcm",
+        "declares 8192 bytes but only 8130 remain",
+    ),
+    (
+        "pydicom/rtplan_truncated.dcm",
+        "declares 976 bytes but only 711 remain",
+    ),
     // A UN of undefined length holding implicit VR items (CP-246): dicom-rs
     // 0.10 reads it in explicit VR and finds a 3.7 GB length; refused here
     // before that allocation (docs/upstream/).
@@ -51,7 +63,11 @@ fn every_fixture_passes_but_the_known_broken_ones() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dicom");
     let mut checked = 0;
     for path in fixtures() {
-        let rel = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let expected = REFUSED.iter().find(|(name, _)| *name == rel);
         match (bounds::check_file(&path), expected) {
             (Ok(()), None) => checked += 1,
@@ -76,7 +92,10 @@ fn truncated_files_are_refused_or_end_between_elements() {
     .unwrap();
     let cut = dir.path().join("cut.dcm");
     let (mut refused, mut passed) = (0, 0);
-    for len in (200..src.len()).step_by(97).chain([src.len() - 1, src.len() - 2]) {
+    for len in (200..src.len())
+        .step_by(97)
+        .chain([src.len() - 1, src.len() - 2])
+    {
         std::fs::write(&cut, &src[..len]).unwrap();
         if bounds::check_file(&cut).is_ok() {
             passed += 1;
@@ -88,5 +107,8 @@ fn truncated_files_are_refused_or_end_between_elements() {
             refused += 1;
         }
     }
-    assert!(refused > 5000 && passed < 20, "{refused} refused, {passed} passed");
+    assert!(
+        refused > 5000 && passed < 20,
+        "{refused} refused, {passed} passed"
+    );
 }
