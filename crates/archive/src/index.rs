@@ -99,14 +99,23 @@ impl std::fmt::Debug for Index {
     }
 }
 
+/// Joins the writer thread when the last [`Index`] clone is dropped.
+///
+/// Every clone's sender is a field declared before its guard, so it is
+/// dropped first: when the last guard goes, the channel is closed and the
+/// thread ends after committing what it holds and closing its connection.
+/// Joining makes that closing happen before the drop returns, so that a
+/// caller may reopen (or remove) the database files at once.
 struct WriterGuard(Option<thread::JoinHandle<()>>);
 
 impl Drop for WriterGuard {
     fn drop(&mut self) {
-        // The channel closes when the last Index clone is gone; the thread then
-        // ends after committing what it holds. Joining is not needed for
-        // durability (every reply follows a commit), so do not block a drop.
-        self.0.take();
+        if let Some(handle) = self.0.take()
+            && handle.thread().id() != thread::current().id()
+            && handle.join().is_err()
+        {
+            tracing::error!("index writer thread panicked");
+        }
     }
 }
 

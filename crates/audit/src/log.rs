@@ -175,6 +175,26 @@ pub struct AuditLog {
     writer: mpsc::Sender<Job>,
     reader: Arc<Mutex<Connection>>,
     key: Arc<Vec<u8>>,
+    // Declared after `writer`, so dropped after it: see `WriterGuard`.
+    _writer_thread: Arc<WriterGuard>,
+}
+
+/// Joins the writer thread when the last [`AuditLog`] clone is dropped: the
+/// channel is closed by then (every clone's sender drops before its guard),
+/// so the thread appends what it still holds, closes its connection and
+/// ends. Events sent with [`AuditLog::append_detached`] are on disk, and the
+/// database closed, when the drop returns.
+struct WriterGuard(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take()
+            && handle.thread().id() != std::thread::current().id()
+            && handle.join().is_err()
+        {
+            tracing::error!("audit writer thread panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -207,7 +227,7 @@ impl AuditLog {
         configure(&reader)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_key = key.clone();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("sansfilm-audit".into())
             .spawn(move || writer_loop(conn, rx, &thread_key))
             .map_err(|e| Error::io(&path, e))?;
@@ -215,6 +235,7 @@ impl AuditLog {
             writer: tx,
             reader: Arc::new(Mutex::new(reader)),
             key: Arc::new(key),
+            _writer_thread: Arc::new(WriterGuard(Some(handle))),
         })
     }
 

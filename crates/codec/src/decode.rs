@@ -105,11 +105,14 @@ pub(crate) fn decode(obj: &DefaultDicomObject) -> Result<Decoded, String> {
             Codec::JpegLs | Codec::Other => unreachable!("not checked first"),
         }
     }
-    let out = if codec == Codec::JpegLs {
+    let mut out = if codec == Codec::JpegLs {
         decode_jpegls(obj, &layout, frame_len)?
     } else {
         decode_unchecked(obj)?
     };
+    if layout.samples == 3 {
+        out.photometric = decoded_colour(obj, codec, &layout)?;
+    }
     if out.data.len() != expected {
         return Err(format!(
             "the codestreams decode to {} bytes, the data set describes {expected} \
@@ -179,12 +182,65 @@ fn decode_jpegls(
     })
 }
 
+/// What colour decoded samples are in. dicom-pixeldata 0.10 calls every
+/// decoded three-sample image RGB, which is true only where the decoder
+/// undid a colour transform:
+///
+/// - RLE and JPEG-LS code the samples as they are (PS3.5 A.4.2, A.4.3):
+///   YBR_FULL stays YBR_FULL;
+/// - JPEG 2000 hands back RGB when its codestream applies the multiple
+///   component transform (YBR_RCT, YBR_ICT), the samples as they are
+///   otherwise (PS3.5 A.4.4);
+/// - lossy JPEG decoders (baseline, extended) convert YCbCr to RGB, and RGB
+///   stays RGB; JPEG lossless (process 14, SV1) and the other encapsulated
+///   syntaxes hand back the samples as they are.
+fn decoded_colour(
+    obj: &DefaultDicomObject,
+    codec: Codec,
+    layout: &ImageLayout,
+) -> Result<String, String> {
+    let stored = obj
+        .get(tags::PHOTOMETRIC_INTERPRETATION)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let ts = obj.meta().transfer_syntax().trim_end_matches('\0');
+    Ok(match codec {
+        Codec::Rle | Codec::JpegLs => stored,
+        Codec::Jpeg2000 => {
+            let first = frame_codestream(obj, 0, layout)?;
+            let header = jpeg2k::Header::read(&first).map_err(|e| e.to_string())?;
+            if header.mct { "RGB".into() } else { stored }
+        }
+        Codec::Other if LOSSY_JPEG.contains(&ts) => "RGB".into(),
+        Codec::Other => stored,
+    })
+}
+
+/// JPEG processes whose decoders convert YCbCr to RGB.
+const LOSSY_JPEG: [&str; 2] = [uids::JPEG_BASELINE8_BIT, uids::JPEG_EXTENDED12_BIT];
+
+/// An error with its chain of sources: dicom-pixeldata's own message
+/// ("Could not decode pixel data") names no cause.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.ends_with(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// dicom-pixeldata's decoding, a panic in it caught as an error.
 fn decode_unchecked(obj: &DefaultDicomObject) -> Result<Decoded, String> {
     let decoded =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
             .map_err(|_| "the decoder failed on inconsistent pixel data".to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| with_sources(&e))?;
     let photometric = decoded.photometric_interpretation().as_str().to_string();
     let samples = decoded.samples_per_pixel();
     let planar = decoded.planar_configuration() as u16;

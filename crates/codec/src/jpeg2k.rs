@@ -245,6 +245,10 @@ pub struct Header {
     pub precision: usize,
     /// Whether the first component is signed.
     pub signed: bool,
+    /// Whether the coding style (COD segment of the main header) applies the
+    /// multiple component transform: a decoder then hands back RGB from
+    /// YBR_RCT or YBR_ICT (PS3.5 A.4.4).
+    pub mct: bool,
 }
 
 impl Header {
@@ -272,8 +276,29 @@ impl Header {
             components: u16::from_be_bytes([siz[36], siz[37]]) as usize,
             precision: (ssiz & 0x7F) as usize + 1,
             signed: ssiz & 0x80 != 0,
+            mct: main_header_mct(&data[start + 2..]),
         })
     }
+}
+
+/// The multiple component transform flag of the COD segment, looked for
+/// among the main header's marker segments (from SIZ to the first tile).
+fn main_header_mct(mut segments: &[u8]) -> bool {
+    while let [0xFF, marker, l0, l1, ..] = *segments {
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        match marker {
+            // SOT, SOD: the main header is over.
+            0x90 | 0x93 => return false,
+            // COD: Lcod(2) Scod(1) progression(1) layers(2) MCT(1).
+            0x52 => return segments.get(8).is_some_and(|&m| m != 0),
+            _ => {}
+        }
+        if len < 2 {
+            return false;
+        }
+        segments = segments.get(2 + len..).unwrap_or_default();
+    }
+    false
 }
 
 #[cfg(test)]
