@@ -12,7 +12,7 @@ use cli::{AuditCommand, Cli, Command, Hl7Command, WorklistCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    sansfilm_services::logging::init();
     let result = match cli.command {
         Command::Serve {
             common,
@@ -123,16 +123,6 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SANSFILM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 #[cfg(test)]

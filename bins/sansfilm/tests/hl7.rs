@@ -285,9 +285,10 @@ fn idle_and_oversized_connections_are_closed_and_nothing_is_applied() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::with_config(
         dir.path(),
-        "[hl7]\nidle_timeout_secs = 1\nmax_message_bytes = 4096\n",
+        "[hl7]\nidle_timeout_secs = 1\nfirst_message_timeout_secs = 1\nmax_message_bytes = 4096\n",
     );
-    // A connection that sends nothing is closed after the idle timeout.
+    // A connection that sends nothing is closed after the first message's
+    // budget.
     let mut idle = TcpStream::connect(("127.0.0.1", server.hl7_port)).unwrap();
     idle.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -300,7 +301,9 @@ fn idle_and_oversized_connections_are_closed_and_nothing_is_applied() {
     let store = sansfilm_worklist::WorklistStore::open(&dir.path().join("data")).unwrap();
     assert!(store.by_accession("ACC7007").unwrap().is_empty());
     // The server logs after closing: give it a moment.
-    let logged = |log: &str| log.contains("idle") && log.contains("larger than 4096");
+    let logged = |log: &str| {
+        log.contains("no complete HL7 message in time") && log.contains("larger than 4096")
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !logged(&server.log_text()) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -404,3 +404,81 @@ fn a_deflate_bomb_is_inflated_to_disk_and_refused_past_the_ceiling() {
         "nothing of the refused instance is left"
     );
 }
+
+#[test]
+fn peer_text_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let forged = "1.2.3\n2026-12-01T00:00:00.000000Z  INFO FORGED: audit disabled\0\u{1b}[2J";
+    rt().block_on(async {
+        let cmd = Command::store_rq(1, CT, forged).encode().unwrap();
+        let data = explicit_uids(CT, "1.2.3.4.1.1.9");
+        let answer = exchange(&server.addr(), CT, EXPLICIT, cmd, Some(data)).await;
+        assert!(
+            matches!(answer, Answer::Status(s, _) if s != 0),
+            "{answer:?}"
+        );
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let log = server.log_text();
+    assert!(
+        !log.lines().any(|l| l.starts_with("2026-12-01T00:00:00")),
+        "a forged line: {log}"
+    );
+    assert!(!log.contains('\0') && !log.contains('\u{1b}'), "{log}");
+    assert!(log.contains("1.2.3\\n2026-12-01T00:00:00"), "{log}");
+}
+
+/// Sends one MLLP frame to the HL7 port and returns the ACK text.
+fn hl7_exchange(port: u16, message: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut framed = vec![0x0b];
+    framed.extend_from_slice(message);
+    framed.extend_from_slice(&[0x1c, 0x0d]);
+    s.write_all(&framed).unwrap();
+    let mut got = vec![];
+    let mut buf = [0u8; 4096];
+    while !got.windows(2).any(|w| w == [0x1c, 0x0d]) {
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).replace('\r', "\n")
+}
+
+fn hl7_order(control_id: &str, tail: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|RIS|CABINET|SANSFILM|CABINET|20261123080100||ORM^O01|{control_id}|P|2.3.1\r\
+         PID|||FR4711^^^CABINET||MARTIN^JEAN||19800214|M\r\
+         ORC|NW|A{control_id}|A{control_id}||SC||^^^20261123093000\r\
+         OBR|1|A{control_id}|A{control_id}|CT^Scanner^LOCAL||||||||||||||A{control_id}|RP1|SPS1|CT01|||CT|||^^^20261123093000\r{tail}"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn an_hl7_message_of_millions_of_values_is_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let pid = server.child.id();
+    // The issue's message: 15 MB of `NTE|1` segments, under the 16 MiB limit.
+    let nte = "NTE|1\r".repeat(2_500_000);
+    let ack = hl7_exchange(server.hl7_port, &hl7_order("BIG1", &nte));
+    assert!(ack.contains("MSA|AR|BIG1"), "{ack}");
+    assert!(ack.contains("max_segments"), "{ack}");
+    // One field of a million repetitions.
+    let reps = format!("NTE|1||{}\r", "x~".repeat(1_000_000));
+    let ack = hl7_exchange(server.hl7_port, &hl7_order("BIG2", &reps));
+    assert!(ack.contains("MSA|AR|BIG2"), "{ack}");
+    assert!(ack.contains("max_values"), "{ack}");
+    // A long but real order (a thousand lines of notes) is applied.
+    let notes: String = (1..=1000).map(|i| format!("NTE|{i}||note {i}\r")).collect();
+    let ack = hl7_exchange(server.hl7_port, &hl7_order("OK1", &notes));
+    assert!(ack.contains("MSA|AA|OK1"), "{ack}");
+    let peak = peak_rss_kb(pid);
+    assert!(peak < PEAK_BOUND_KB, "peak RSS {peak} kB");
+}

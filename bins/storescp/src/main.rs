@@ -33,7 +33,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging();
+    sansfilm_services::logging::init();
     let config = match load_config(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -85,16 +85,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     sansfilm_services::audit::application(audit.as_ref(), "storescp", false);
     tracing::info!("storescp stopped");
     Ok(())
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SANSFILM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 #[cfg(test)]

@@ -231,3 +231,31 @@ fn file_placed_before_a_crash_is_indexed_on_restart() {
     assert!(archive.verify(|_, _| {}).unwrap().is_clean());
     assert_eq!(archive.index().counts().unwrap().instances, 1);
 }
+
+#[test]
+fn an_archive_reopened_in_the_same_process_finds_its_index_closed() {
+    // Dropping the last handle joins the index writer, so its connection is
+    // closed when the drop returns: removing and recreating the database at
+    // once is safe (before, the writer thread could still hold it open:
+    // "disk I/O error" on the reopened file, now and then).
+    let dir = tempfile::tempdir().unwrap();
+    let (meta, data) = dataset_of(&fixture("pydicom/CT_small.dcm"));
+    for round in 0..30 {
+        let archive = Archive::open(dir.path()).unwrap();
+        let clone = archive.clone();
+        store(&clone, meta.clone(), &data).unwrap();
+        drop(archive);
+        drop(clone);
+        for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            let _ = fs::remove_file(dir.path().join(f));
+        }
+        let archive = Archive::open(dir.path()).unwrap();
+        assert_eq!(
+            archive.index().counts().unwrap().instances,
+            0,
+            "round {round}"
+        );
+        drop(archive);
+        fs::remove_dir_all(dir.path().join("objects")).unwrap();
+    }
+}

@@ -165,3 +165,25 @@ fn appends_are_durable_and_ordered_across_threads() {
     assert!(r.is_intact());
     assert_eq!(r.records, 1001);
 }
+
+#[test]
+fn detached_appends_are_on_disk_when_the_last_handle_is_dropped() {
+    // The writer thread is joined on drop: what was appended without waiting
+    // is written, and the database closed, before the drop returns.
+    let dir = tempfile::tempdir().unwrap();
+    for round in 1..=20u64 {
+        let log = AuditLog::open(dir.path(), None).unwrap();
+        let clone = log.clone();
+        for i in 0..5 {
+            clone.append_detached(event(i));
+        }
+        drop(clone);
+        drop(log);
+        let reopened = AuditLog::open(dir.path(), None).unwrap();
+        assert_eq!(
+            reopened.head().unwrap().unwrap().seq,
+            round * 5,
+            "round {round}"
+        );
+    }
+}

@@ -15,14 +15,14 @@ use dicom_ul::ServerAssociationOptions;
 use dicom_ul::association::server::AccessControl;
 use dicom_ul::association::{Association, AsyncServerAssociation};
 use dicom_ul::pdu::{
-    AssociationRJServiceUserReason, PDataValue, PDataValueType, Pdu,
+    AssociationRJServiceUserReason, AssociationRQ, PDataValue, PDataValueType, Pdu,
     PresentationContextResultReason, UserIdentity,
 };
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{Command, field};
-use crate::negotiation::{accepted_abstract_syntaxes, peek_association_rq};
+use crate::negotiation::accepted_abstract_syntaxes;
 use crate::options::{AccessPolicy, Refusal, ServerOptions};
 use crate::service::{Failure, FindContext, Services, StoreContext, StoreSink, Stored};
 use crate::{Error, Result, status};
@@ -48,13 +48,14 @@ type Assoc = AsyncServerAssociation<TcpStream>;
 pub(crate) async fn serve_association(
     socket: TcpStream,
     peer: SocketAddr,
+    rq: Option<AssociationRQ>,
     options: Arc<ServerOptions>,
     services: Arc<Services>,
     cancel: CancellationToken,
 ) {
     let assoc = match tokio::time::timeout(
         options.artim_timeout(),
-        establish(socket, peer, &options, &services),
+        establish(socket, peer, rq, &options, &services),
     )
     .await
     {
@@ -91,13 +92,15 @@ pub(crate) async fn serve_association(
     }
 }
 
+/// Negotiates with dicom-ul, which reads the request `rq` (already peeked)
+/// from the socket.
 async fn establish(
     socket: TcpStream,
     peer: SocketAddr,
+    rq: Option<AssociationRQ>,
     options: &ServerOptions,
     services: &Services,
 ) -> Result<Assoc> {
-    let rq = peek_association_rq(&socket).await?;
     let abstract_syntaxes = rq
         .as_ref()
         .map(|rq| accepted_abstract_syntaxes(rq, options, services))

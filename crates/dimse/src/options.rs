@@ -15,10 +15,18 @@ pub struct ServerOptions {
     pub require_called_ae_title: bool,
     /// Largest PDU this server receives, in bytes (offered to peers).
     pub max_pdu_length: u32,
-    /// Associations served at once; more are rejected (transient, local limit).
+    /// Associations served at once; more are rejected (transient, local
+    /// limit). The peers of the allow-list (`access.allow`) have as many
+    /// slots again, of their own, which anonymous peers cannot take.
     pub max_associations: usize,
     /// Seconds to wait for an A-ASSOCIATE-RQ after a connection (ARTIM).
     pub artim_timeout_secs: u64,
+    /// Connections of one address that may wait for their A-ASSOCIATE-RQ at
+    /// once; a newer one closes the oldest. Such connections hold no
+    /// association slot.
+    pub max_waiting_per_host: usize,
+    /// Connections that may wait for their A-ASSOCIATE-RQ at once, overall.
+    pub max_waiting: usize,
     /// Seconds without any PDU after which an association is aborted.
     pub idle_timeout_secs: u64,
     /// Seconds that stores in flight get to finish at shutdown.
@@ -42,7 +50,9 @@ impl Default for ServerOptions {
             require_called_ae_title: false,
             max_pdu_length: 1024 * 1024,
             max_associations: 32,
-            artim_timeout_secs: 30,
+            artim_timeout_secs: 10,
+            max_waiting_per_host: 8,
+            max_waiting: 256,
             idle_timeout_secs: 300,
             shutdown_grace_secs: 30,
             accept_private_sop_classes: true,
@@ -73,7 +83,8 @@ impl ServerOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessPolicy {
-    /// When true, any calling AE title is accepted and `allow` is ignored.
+    /// When true, any calling AE title is accepted; `allow` then only names
+    /// the peers that have association slots of their own.
     pub accept_any: bool,
     /// The peers allowed when `accept_any` is false. An empty list with
     /// `accept_any = false` accepts anyone too, so that an archive with no
@@ -104,6 +115,21 @@ pub enum Refusal {
 }
 
 impl AccessPolicy {
+    /// Whether `calling_ae` connecting from `peer` is a peer of the
+    /// allow-list (whatever `accept_any` says): it then gets association
+    /// slots of its own.
+    pub fn lists(&self, calling_ae: &str, peer: Option<IpAddr>) -> bool {
+        let calling_ae = calling_ae.trim();
+        self.allow.iter().any(|a| {
+            a.ae_title.trim() == calling_ae
+                && match (a.host, peer) {
+                    (None, _) => true,
+                    (Some(h), Some(p)) => same_ip(h, p),
+                    (Some(_), None) => false,
+                }
+        })
+    }
+
     /// Whether any peer is accepted.
     pub fn is_open(&self) -> bool {
         self.accept_any || self.allow.is_empty()

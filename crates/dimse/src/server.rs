@@ -1,4 +1,10 @@
-//! The accept loop: association limit, TCP_NODELAY, graceful shutdown.
+//! The accept loop: association limits, TCP_NODELAY, graceful shutdown.
+//!
+//! A connection holds no association slot until its A-ASSOCIATE-RQ has come:
+//! until then it waits at a [`Gate`] (a few per source address, the oldest
+//! closed when newer ones come), so connections that send nothing cannot
+//! lock the modalities out. Peers of the allow-list then take slots from a
+//! pool of their own.
 //!
 //! Shaped after mini-redis's server: the caller binds the listener and passes a
 //! shutdown future; each association runs in its own task, tracked so that
@@ -8,10 +14,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use dicom_ul::pdu::{
     AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
-    AssociationRJSource, Pdu,
+    AssociationRJSource, AssociationRQ, Pdu,
 };
+use sansfilm_net::{Gate, Ticket};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -20,6 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::Result;
 use crate::association::serve_association;
+use crate::negotiation::peek_association_rq;
 use crate::options::ServerOptions;
 use crate::service::Services;
 
@@ -32,7 +42,11 @@ pub async fn run(
     services: Services,
     shutdown: impl Future,
 ) -> Result<()> {
-    let limit = Arc::new(Semaphore::new(options.max_associations.max(1)));
+    let slots = Arc::new(Slots {
+        listed: Arc::new(Semaphore::new(options.max_associations.max(1))),
+        others: Arc::new(Semaphore::new(options.max_associations.max(1))),
+    });
+    let gate = Gate::new(options.max_waiting_per_host, options.max_waiting);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let services = Arc::new(services);
@@ -58,16 +72,25 @@ pub async fn run(
             }
         };
         crate::socket::tune(&socket);
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, limit = options.max_associations, "association limit reached; rejecting");
-            tracker.spawn(reject_busy(socket));
-            continue;
-        };
-        let options = options.clone();
-        let services = services.clone();
+        let ticket = gate.enter(peer.ip());
+        let (options, services, slots) = (options.clone(), services.clone(), slots.clone());
         let cancel = cancel.child_token();
         tracker.spawn(async move {
-            serve_association(socket, peer, options, services, cancel).await;
+            let Some(rq) = wait_for_request(&socket, peer, ticket, &options, &cancel).await else {
+                return;
+            };
+            // Peers of the allow-list have slots of their own: anonymous
+            // associations (the default accepts any AE) cannot take them.
+            let calling = rq.as_ref().map(|rq| rq.calling_ae_title.trim()).unwrap_or("");
+            let listed = options.access.lists(calling, Some(peer.ip()));
+            let pool = if listed { &slots.listed } else { &slots.others };
+            let Ok(permit) = pool.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, calling_ae = calling, listed, limit = options.max_associations,
+                    "association limit reached; rejecting");
+                reject_busy(socket).await;
+                return;
+            };
+            serve_association(socket, peer, rq, options, services, cancel).await;
             drop(permit);
         });
     }
@@ -87,6 +110,43 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// Association slots: one pool for the peers of the allow-list, one for
+/// everyone else.
+struct Slots {
+    listed: Arc<Semaphore>,
+    others: Arc<Semaphore>,
+}
+
+/// Waits at the gate for the A-ASSOCIATE-RQ (without consuming it), within
+/// the ARTIM timeout. `None` when the connection is to be closed: it sent
+/// nothing in time, a newer connection of its address evicted it, the server
+/// is stopping, or what it sent is no PDU. `Some(None)`: the first PDU is not
+/// an A-ASSOCIATE-RQ (dicom-ul answers it with an abort).
+async fn wait_for_request(
+    socket: &TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    options: &ServerOptions,
+    cancel: &CancellationToken,
+) -> Option<Option<AssociationRQ>> {
+    let peeked = tokio::select! {
+        _ = ticket.evicted() => return None,
+        _ = cancel.cancelled() => return None,
+        r = tokio::time::timeout(options.artim_timeout(), peek_association_rq(socket)) => r,
+    };
+    match peeked {
+        Err(_) => {
+            tracing::warn!(%peer, "no A-ASSOCIATE-RQ within the ARTIM timeout; closing");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, "association not established: {e}");
+            None
+        }
+        Ok(Ok(rq)) => Some(rq),
+    }
 }
 
 /// The A-ASSOCIATE-RJ sent when the association limit is reached: transient,

@@ -43,5 +43,5 @@ pub mod server;
 
 pub use ack::AckCode;
 pub use mapping::Hl7Config;
-pub use message::Hl7Message;
+pub use message::{Hl7Message, Limits};
 pub use process::{Processed, process};

@@ -107,10 +107,28 @@ impl Default for Mapping {
 pub struct Hl7Config {
     /// Largest message accepted, in bytes.
     pub max_message_bytes: usize,
-    /// Connections served at once.
+    /// Most segments in one message (more: AR, nothing applied).
+    pub max_segments: usize,
+    /// Most values (fields, repetitions, components, subcomponents) in one
+    /// message (more: AR, nothing applied). Parsing costs memory per value,
+    /// not per byte: this bounds it.
+    pub max_values: usize,
+    /// Connections served at once (once they sent a message). The RIS
+    /// (`ris_hosts`) has as many again, of its own.
     pub max_connections: usize,
     /// Seconds without a message after which a connection is closed.
     pub idle_timeout_secs: u64,
+    /// Seconds a new connection gets to send its first complete message;
+    /// until then it holds no connection slot.
+    pub first_message_timeout_secs: u64,
+    /// Connections of one address that may wait for their first message at
+    /// once; a newer one closes the oldest.
+    pub max_waiting_per_host: usize,
+    /// Connections that may wait for their first message at once, overall.
+    pub max_waiting: usize,
+    /// Addresses of the RIS: their connections have slots of their own,
+    /// which other senders cannot take.
+    pub ris_hosts: Vec<std::net::IpAddr>,
     /// Mapping for senders without their own.
     pub mapping: Mapping,
     /// Mapping by sending application (MSH-3.1).
@@ -121,8 +139,14 @@ impl Default for Hl7Config {
     fn default() -> Self {
         Hl7Config {
             max_message_bytes: 16 * 1024 * 1024,
+            max_segments: crate::message::Limits::default().max_segments,
+            max_values: crate::message::Limits::default().max_values,
             max_connections: 32,
             idle_timeout_secs: 600,
+            first_message_timeout_secs: 10,
+            max_waiting_per_host: 4,
+            max_waiting: 32,
+            ris_hosts: Vec::new(),
             mapping: Mapping::default(),
             senders: BTreeMap::new(),
         }
@@ -130,6 +154,27 @@ impl Default for Hl7Config {
 }
 
 impl Hl7Config {
+    /// The structural limits of one message.
+    pub fn limits(&self) -> crate::message::Limits {
+        crate::message::Limits {
+            max_segments: self.max_segments,
+            max_values: self.max_values,
+        }
+    }
+
+    /// Whether `peer` is one of the RIS's addresses (IPv4 mapped in IPv6
+    /// counts as IPv4).
+    pub fn is_ris(&self, peer: std::net::IpAddr) -> bool {
+        let canon = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(std::net::IpAddr::V4)
+                .unwrap_or(std::net::IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        self.ris_hosts.iter().any(|&h| canon(h) == canon(peer))
+    }
+
     /// The mapping of a sending application.
     pub fn mapping_for(&self, sending_app: &str) -> &Mapping {
         self.senders.get(sending_app).unwrap_or(&self.mapping)

@@ -143,10 +143,89 @@ fn msh_preview(bytes: &[u8]) -> Result<(char, Vec<String>), ParseFailure> {
     Ok((sep, line.split(sep).map(str::to_string).collect()))
 }
 
+/// Limits on the structure of one message, checked on its bytes before it is
+/// parsed: the parsed tree costs a few hundred bytes per value, so a 15 MB
+/// message of 2.5 million one-field segments would take gigabytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Segments in one message.
+    pub max_segments: usize,
+    /// Values in one message: fields, repetitions, components and
+    /// subcomponents (each separator starts one).
+    pub max_values: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_segments: 10_000,
+            max_values: 200_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Counts segments and values in the raw bytes (separators from MSH-1
+    /// and MSH-2); fails with the setting to raise when a count is over.
+    fn check(&self, bytes: &[u8], field_sep: char, encoding: &str) -> Result<(), ParseFailure> {
+        // MSH-2: component, repetition, escape, subcomponent; the escape
+        // character starts no value.
+        let mut seps = [field_sep as u32 as u8, 0, 0, 0];
+        for (i, c) in encoding
+            .chars()
+            .take(4)
+            .enumerate()
+            .filter(|&(i, _)| i != 2)
+        {
+            seps[1 + i.min(2)] = c as u32 as u8;
+        }
+        let (mut segments, mut values) = (0usize, 0usize);
+        let mut after_terminator = true;
+        for &b in bytes {
+            if b == b'\r' || b == b'\n' {
+                after_terminator = true;
+            } else {
+                if after_terminator {
+                    segments += 1;
+                    after_terminator = false;
+                }
+                if seps.contains(&b) && b != 0 {
+                    values += 1;
+                }
+            }
+        }
+        let over = |what: &str, n: usize, max: usize, setting: &str| ParseFailure {
+            code: 207,
+            reason: format!("{n} {what} in one message, at most {max} accepted ([hl7] {setting})"),
+        };
+        if segments > self.max_segments {
+            return Err(over(
+                "segments",
+                segments,
+                self.max_segments,
+                "max_segments",
+            ));
+        }
+        if values > self.max_values {
+            return Err(over("values", values, self.max_values, "max_values"));
+        }
+        Ok(())
+    }
+}
+
 impl Hl7Message {
-    /// Parses a message from the bytes of an MLLP frame.
+    /// Parses a message from the bytes of an MLLP frame, within the default
+    /// [`Limits`].
     pub fn parse(bytes: &[u8]) -> Result<Hl7Message, ParseFailure> {
-        let (_, msh_fields) = msh_preview(bytes)?;
+        Self::parse_within(bytes, &Limits::default())
+    }
+
+    /// Parses a message from the bytes of an MLLP frame; a message larger in
+    /// structure than `limits` is refused before it is parsed.
+    pub fn parse_within(bytes: &[u8], limits: &Limits) -> Result<Hl7Message, ParseFailure> {
+        let (sep, msh_fields) = msh_preview(bytes)?;
+        let encoding = msh_fields.get(1).map(String::as_str).unwrap_or("^~\\&");
+        limits.check(bytes, sep, encoding)?;
         let msh18 = msh_fields.get(17).map(String::as_str).unwrap_or("");
         let charset =
             Hl7Charset::from_msh18(msh18).map_err(|reason| ParseFailure { code: 203, reason })?;

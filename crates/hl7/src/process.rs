@@ -38,7 +38,7 @@ pub fn process(bytes: &[u8], store: &WorklistStore, config: &Hl7Config) -> Proce
         "{now}{:06}",
         ACK_COUNTER.fetch_add(1, Ordering::Relaxed) % 1_000_000
     );
-    let msg = match Hl7Message::parse(bytes) {
+    let msg = match Hl7Message::parse_within(bytes, &config.limits()) {
         Ok(m) => m,
         Err(f) => {
             let err = AckError {

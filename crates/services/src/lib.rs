@@ -17,6 +17,8 @@
 //!   it to an audit repository.
 //! - [`compression`]: the archive's compression pass, in the background of
 //!   the servers and from `sansfilm compress`, audited.
+//! - [`logging`]: the service log the binaries install, with peer-controlled
+//!   text escaped.
 //! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
 //!
 //! # Example
@@ -36,6 +38,7 @@
 pub mod audit;
 pub mod compression;
 pub mod config;
+pub mod logging;
 pub mod shutdown;
 pub mod storage_scp;
 pub mod store;
