@@ -482,3 +482,40 @@ fn an_hl7_message_of_millions_of_values_is_refused_in_bounded_memory() {
     let peak = peak_rss_kb(pid);
     assert!(peak < PEAK_BOUND_KB, "peak RSS {peak} kB");
 }
+
+#[test]
+fn a_flood_of_junk_hl7_frames_is_audited_once_with_a_count() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("data"), &[]);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.hl7_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let frames = 1000;
+    let junk: Vec<u8> = (0..frames)
+        .flat_map(|i| format!("\x0bJUNK {i}\x1c\x0d").into_bytes())
+        .collect();
+    s.write_all(&junk).unwrap();
+    let (mut got, mut buf) = (vec![], [0u8; 65536]);
+    while got.windows(2).filter(|w| *w == [0x1c, 0x0d]).count() < frames {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before every ACK came");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let acks = String::from_utf8_lossy(&got);
+    assert_eq!(acks.matches("MSA|AR").count(), frames, "every frame answered AR");
+    drop(s);
+    let audit_db = server.data_dir.join("audit.sqlite");
+    let audit = |sql: &str| -> i64 {
+        rusqlite::Connection::open(&audit_db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    };
+    let recorded = audit("SELECT count(*) FROM audit_log WHERE event LIKE '%does not start with an MSH%'");
+    assert_eq!(recorded, 1, "the first junk frame is recorded, the others counted");
+    // At shutdown the count is recorded.
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait(Duration::from_secs(30)), Some(0));
+    let folded = audit("SELECT count(*) FROM audit_log WHERE event LIKE '%repeated 999 more times%'");
+    assert_eq!(folded, 1, "{}", server.log_text());
+}

@@ -290,10 +290,21 @@ pub fn hl7_events(done: &Processed, peer: std::net::SocketAddr) -> Vec<AuditEven
         .collect()
 }
 
-/// The hook the HL7 listener calls before each ACK.
+/// The hook the HL7 listener calls before each ACK. Failures (AE, AR)
+/// repeated from one address are folded into one record with a count
+/// ([`crate::repeated`]); every applied change is recorded as it is.
 pub fn hl7_hook(log: AuditLog) -> sansfilm_hl7::server::OnProcessed {
+    let failures = crate::repeated::RepeatedFailures::new(log.clone(), crate::repeated::WINDOW);
     Arc::new(move |done: &Processed, peer| {
-        if let Err(e) = log.append_all(hl7_events(done, peer)) {
+        let recorded = if done.code == AckCode::AA {
+            log.append_all(hl7_events(done, peer)).map(|_| ())
+        } else {
+            let kind = format!("{} {} {}", done.code.as_str(), done.message_type, done.detail);
+            hl7_events(done, peer)
+                .into_iter()
+                .try_for_each(|e| failures.record(peer.ip(), &kind, e))
+        };
+        if let Err(e) = recorded {
             tracing::error!("cannot audit HL7 message {}: {e}", done.control_id);
         }
     })

@@ -19,6 +19,8 @@
 //!   the servers and from `sansfilm compress`, audited.
 //! - [`logging`]: the service log the binaries install, with peer-controlled
 //!   text escaped.
+//! - [`repeated`]: repeated identical failures from one source recorded once
+//!   with a count, so junk cannot flood the audit trail.
 //! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
 //!
 //! # Example
@@ -39,6 +41,7 @@ pub mod audit;
 pub mod compression;
 pub mod config;
 pub mod logging;
+pub mod repeated;
 pub mod shutdown;
 pub mod storage_scp;
 pub mod store;
