@@ -502,7 +502,11 @@ fn a_flood_of_junk_hl7_frames_is_audited_once_with_a_count() {
         got.extend_from_slice(&buf[..n]);
     }
     let acks = String::from_utf8_lossy(&got);
-    assert_eq!(acks.matches("MSA|AR").count(), frames, "every frame answered AR");
+    assert_eq!(
+        acks.matches("MSA|AR").count(),
+        frames,
+        "every frame answered AR"
+    );
     drop(s);
     let audit_db = server.data_dir.join("audit.sqlite");
     let audit = |sql: &str| -> i64 {
@@ -511,11 +515,16 @@ fn a_flood_of_junk_hl7_frames_is_audited_once_with_a_count() {
             .query_row(sql, [], |r| r.get(0))
             .unwrap()
     };
-    let recorded = audit("SELECT count(*) FROM audit_log WHERE event LIKE '%does not start with an MSH%'");
-    assert_eq!(recorded, 1, "the first junk frame is recorded, the others counted");
+    let recorded =
+        audit("SELECT count(*) FROM audit_log WHERE event LIKE '%does not start with an MSH%'");
+    assert_eq!(
+        recorded, 1,
+        "the first junk frame is recorded, the others counted"
+    );
     // At shutdown the count is recorded.
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait(Duration::from_secs(30)), Some(0));
-    let folded = audit("SELECT count(*) FROM audit_log WHERE event LIKE '%repeated 999 more times%'");
+    let folded =
+        audit("SELECT count(*) FROM audit_log WHERE event LIKE '%repeated 999 more times%'");
     assert_eq!(folded, 1, "{}", server.log_text());
 }

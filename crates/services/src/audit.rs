@@ -299,7 +299,12 @@ pub fn hl7_hook(log: AuditLog) -> sansfilm_hl7::server::OnProcessed {
         let recorded = if done.code == AckCode::AA {
             log.append_all(hl7_events(done, peer)).map(|_| ())
         } else {
-            let kind = format!("{} {} {}", done.code.as_str(), done.message_type, done.detail);
+            let kind = format!(
+                "{} {} {}",
+                done.code.as_str(),
+                done.message_type,
+                done.detail
+            );
             hl7_events(done, peer)
                 .into_iter()
                 .try_for_each(|e| failures.record(peer.ip(), &kind, e))

@@ -21,6 +21,7 @@
 //!   text escaped.
 //! - [`repeated`]: repeated identical failures from one source recorded once
 //!   with a count, so junk cannot flood the audit trail.
+//! - [`startup`]: the quick consistency check a server runs when it starts.
 //! - [`shutdown`]: a future that completes on SIGINT or SIGTERM.
 //!
 //! # Example
@@ -43,6 +44,7 @@ pub mod config;
 pub mod logging;
 pub mod repeated;
 pub mod shutdown;
+pub mod startup;
 pub mod storage_scp;
 pub mod store;
 pub mod worklist_find;

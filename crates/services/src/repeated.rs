@@ -55,7 +55,12 @@ impl RepeatedFailures {
     /// A failure from `source`: appended (and durable) when it is the first
     /// of its kind in the window, counted otherwise. `kind` says what makes
     /// failures identical besides the address (see [`fold_key`]).
-    pub fn record(&self, source: IpAddr, kind: &str, event: AuditEvent) -> sansfilm_audit::Result<()> {
+    pub fn record(
+        &self,
+        source: IpAddr,
+        kind: &str,
+        event: AuditEvent,
+    ) -> sansfilm_audit::Result<()> {
         let key = format!("{source} {}", fold_key(kind));
         let now = Instant::now();
         let mut due = vec![];

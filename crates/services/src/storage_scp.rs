@@ -27,6 +27,7 @@ pub async fn run_storage_scp(
     audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
+    crate::startup::spawn_check(archive.clone(), audit.clone());
     let stop = tokio_util::sync::CancellationToken::new();
     let compression = tokio::spawn(crate::compression::run_background(
         archive.clone(),
@@ -73,6 +74,7 @@ pub async fn run_all_dicom(
     audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
+    crate::startup::spawn_check(archive.clone(), audit.clone());
     let find = WorklistFind::new(worklist, Arc::new(config.worklist.clone()), audit.clone());
     let services = Services {
         events: events(&audit),
