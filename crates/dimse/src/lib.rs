@@ -34,6 +34,8 @@ mod association;
 pub mod client;
 pub mod command;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod negotiation;
 pub mod options;
 pub mod server;

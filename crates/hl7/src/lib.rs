@@ -34,6 +34,8 @@
 pub mod ack;
 pub mod charset;
 pub mod escape;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod mapping;
 pub mod message;
 pub mod mllp;

@@ -1,0 +1,4 @@
+//! See sansfilm_hl7::fuzz::message.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sansfilm_hl7::fuzz::message(data));
