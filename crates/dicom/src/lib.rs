@@ -9,6 +9,8 @@
 //! - [`bounds`]: checks that every length declared in a data set fits in the
 //!   bytes present, before dicom-rs parses it (which reserves declared
 //!   lengths up front).
+//! - [`matching`]: C-FIND matching (PS3.4 C.2.2.2), shared by the worklist
+//!   and Query/Retrieve.
 //! - [`part10`]: writes the Part 10 header (preamble, `DICM`, file meta group) in
 //!   front of a data set that is streamed as received from the network.
 //! - [`syntax`]: the transfer syntaxes the archive accepts and the Storage SOP
@@ -27,6 +29,7 @@
 
 pub mod bounds;
 mod error;
+pub mod matching;
 pub mod part10;
 pub mod summary;
 pub mod syntax;

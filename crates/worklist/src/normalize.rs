@@ -2,16 +2,8 @@
 
 use deunicode::deunicode;
 
-/// A person name as compared by matching: accents removed, upper case,
-/// trailing empty components dropped. `Hélène^Müller^^` and `HELENE^MULLER`
-/// give the same key, so a query from an ASCII-only device finds a name stored
-/// with accents.
-pub fn name_key(name: &str) -> String {
-    deunicode(name.trim())
-        .to_uppercase()
-        .trim_end_matches(['^', ' '])
-        .to_string()
-}
+/// A person name as compared by matching (shared with Query/Retrieve).
+pub use sansfilm_dicom::matching::name_key;
 
 /// Text in plain ASCII: each non-ASCII character replaced by its closest ASCII
 /// spelling (`é` → `e`, `Œ` → `OE`).

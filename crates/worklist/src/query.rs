@@ -1,69 +1,18 @@
-//! C-FIND identifiers: which keys match how (PS3.4 C.2.2.2), and checks that
-//! reject identifiers the MWL information model does not allow.
-//!
-//! Matching kinds: universal (empty value: return key only), single value,
-//! wildcard (`*`, `?`, for text VRs), range (`a-b`, `-b`, `a-` for DA, TM,
-//! DT), list of UIDs (`uid1\uid2`), and sequence matching (an item of the
-//! entry must satisfy every key of the query's item). Scheduled Procedure
-//! Step Start Date and Time given together match as one date-time range
+//! MWL C-FIND identifiers: the matching rules are those of
+//! [`sansfilm_dicom::matching`] (shared with Query/Retrieve); this module
+//! adds what the Modality Worklist information model requires: Scheduled
+//! Procedure Step attributes only inside their sequence, one item in it,
+//! and its Start Date and Time matched as one date-time range
 //! (C.2.2.2.5.1).
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-use dicom_core::header::Header;
-use dicom_core::value::Value;
-use dicom_core::{Tag, VR};
-use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::normalize::name_key;
-
-/// How one key matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Matcher {
-    /// Exact value (PN: case- and accent-insensitive).
-    Single(String),
-    /// A pattern with `*` and `?`.
-    Wildcard(String),
-    /// Inclusive range; `None` is open.
-    Range(Option<String>, Option<String>),
-    /// Any of these UIDs.
-    Uids(Vec<String>),
-    /// An item of the sequence must match all of these.
-    Sequence(Vec<Condition>),
-    /// Scheduled Procedure Step Start Date and Time as one date-time range,
-    /// values `YYYYMMDDHHMMSS` (prefix-comparable).
-    DateTime(Option<String>, Option<String>),
-}
-
-/// One matching key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Condition {
-    /// The attribute (for [`Matcher::DateTime`], the start date).
-    pub tag: Tag,
-    /// Its value representation.
-    pub vr: VR,
-    /// How it matches.
-    pub matcher: Matcher,
-}
-
-/// Why an identifier is refused: a DIMSE status and an Error Comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueryError {
-    /// DIMSE status (A900: identifier does not match SOP class).
-    pub status: u16,
-    /// What is wrong, for the Error Comment and the log.
-    pub comment: String,
-}
-
-/// Status for an identifier that does not match the MWL information model.
-pub const IDENTIFIER_DOES_NOT_MATCH: u16 = 0xA900;
-
-fn refuse(comment: String) -> QueryError {
-    QueryError {
-        status: IDENTIFIER_DOES_NOT_MATCH,
-        comment,
-    }
-}
+pub use sansfilm_dicom::matching::{
+    Condition, IDENTIFIER_DOES_NOT_MATCH, Matcher, QueryError, glob, matches,
+};
+use sansfilm_dicom::matching::{combine_date_time, refuse};
 
 /// Attributes of the Scheduled Procedure Step, which belong inside
 /// (0040,0100), not at the top level of an MWL identifier.
@@ -95,272 +44,17 @@ pub fn conditions(identifier: &InMemDicomObject) -> Result<Vec<Condition>, Query
             )));
         }
     }
-    level_conditions(identifier)
-}
-
-fn level_conditions(obj: &InMemDicomObject) -> Result<Vec<Condition>, QueryError> {
-    let mut out = vec![];
-    for e in obj.iter() {
-        let tag = e.tag();
-        if tag.group() == 0x0002 || tag == tags::SPECIFIC_CHARACTER_SET || tag.element() == 0 {
-            continue;
-        }
-        check_vr(tag, e.vr())?;
-        match e.value() {
-            Value::Sequence(seq) => {
-                let Some(item) = seq.items().first() else {
-                    continue;
-                };
-                let mut sub = level_conditions(item)?;
-                if tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE {
-                    combine_start_date_time(&mut sub);
-                }
-                if !sub.is_empty() {
-                    out.push(Condition {
-                        tag,
-                        vr: VR::SQ,
-                        matcher: Matcher::Sequence(sub),
-                    });
-                }
-            }
-            Value::Primitive(_) => {
-                let raw = e.to_str().map(|s| s.trim().to_string()).unwrap_or_default();
-                if let Some(matcher) = matcher_for(tag, e.vr(), &raw)? {
-                    out.push(Condition {
-                        tag,
-                        vr: e.vr(),
-                        matcher,
-                    });
-                }
-            }
-            Value::PixelSequence(_) => {
-                return Err(refuse(format!("{tag}: pixel data in an identifier")));
-            }
+    let mut out = sansfilm_dicom::matching::conditions(identifier)?;
+    for c in &mut out {
+        if c.tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE
+            && let Matcher::Sequence(sub) = &mut c.matcher
+        {
+            combine_date_time(
+                sub,
+                tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+                tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+            );
         }
     }
     Ok(out)
-}
-
-/// Refuses an explicit VR that contradicts the dictionary (UN is tolerated).
-fn check_vr(tag: Tag, vr: VR) -> Result<(), QueryError> {
-    if vr == VR::UN || tag.group() % 2 == 1 {
-        return Ok(());
-    }
-    if let Some(entry) = StandardDataDictionary.by_tag(tag)
-        && let VirtualVr::Exact(expected) = entry.vr()
-        && expected != vr
-    {
-        return Err(refuse(format!(
-            "{tag} {} has VR {vr}; the dictionary says {expected}",
-            entry.alias()
-        )));
-    }
-    Ok(())
-}
-
-fn matcher_for(tag: Tag, vr: VR, raw: &str) -> Result<Option<Matcher>, QueryError> {
-    if raw.is_empty() || raw == "*" {
-        return Ok(None);
-    }
-    Ok(Some(match vr {
-        VR::DA | VR::TM | VR::DT => {
-            let (lo, hi) = match raw.split_once('-') {
-                Some((lo, hi)) => (lo.trim(), hi.trim()),
-                None => (raw, raw),
-            };
-            for part in [lo, hi] {
-                if !part.is_empty() && !valid_temporal(vr, part) {
-                    return Err(refuse(format!(
-                        "{tag}: {raw:?} is not a valid {vr} value or range"
-                    )));
-                }
-            }
-            if lo.is_empty() && hi.is_empty() {
-                return Err(refuse(format!("{tag}: {raw:?} is an empty range")));
-            }
-            // A time range may end "before" it starts when it goes with a date
-            // range (combined date-time matching); dates must be in order.
-            if vr != VR::TM && !lo.is_empty() && !hi.is_empty() && lo > hi {
-                return Err(refuse(format!(
-                    "{tag}: range {raw:?} ends before it starts"
-                )));
-            }
-            if raw.contains('-') {
-                Matcher::Range(
-                    (!lo.is_empty()).then(|| lo.to_string()),
-                    (!hi.is_empty()).then(|| hi.to_string()),
-                )
-            } else {
-                Matcher::Single(raw.to_string())
-            }
-        }
-        VR::UI => {
-            let uids: Vec<String> = raw.split('\\').map(|u| u.trim().to_string()).collect();
-            if uids.len() == 1 {
-                Matcher::Single(uids.into_iter().next().unwrap_or_default())
-            } else {
-                Matcher::Uids(uids)
-            }
-        }
-        _ if raw.contains(['*', '?']) && wildcard_allowed(vr) => Matcher::Wildcard(raw.to_string()),
-        _ => Matcher::Single(raw.to_string()),
-    }))
-}
-
-fn wildcard_allowed(vr: VR) -> bool {
-    matches!(
-        vr,
-        VR::AE | VR::CS | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UR | VR::UT
-    )
-}
-
-fn valid_temporal(vr: VR, s: &str) -> bool {
-    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-    match vr {
-        VR::DA => s.len() == 8 && digits(s),
-        VR::TM => {
-            let (main, frac) = s.split_once('.').unwrap_or((s, "0"));
-            matches!(main.len(), 2 | 4 | 6) && digits(main) && digits(frac)
-        }
-        _ => s.len() >= 4 && s.bytes().all(|b| b.is_ascii_digit() || b"+-.".contains(&b)),
-    }
-}
-
-/// Joins SPS Start Date and Start Time into one date-time condition.
-fn combine_start_date_time(sub: &mut Vec<Condition>) {
-    let date = sub
-        .iter()
-        .position(|c| c.tag == tags::SCHEDULED_PROCEDURE_STEP_START_DATE);
-    let time = sub
-        .iter()
-        .position(|c| c.tag == tags::SCHEDULED_PROCEDURE_STEP_START_TIME);
-    let (Some(d), Some(t)) = (date, time) else {
-        return;
-    };
-    let bounds = |m: &Matcher| match m {
-        Matcher::Single(v) => (Some(v.clone()), Some(v.clone())),
-        Matcher::Range(lo, hi) => (lo.clone(), hi.clone()),
-        _ => (None, None),
-    };
-    let (dlo, dhi) = bounds(&sub[d].matcher);
-    let (tlo, thi) = bounds(&sub[t].matcher);
-    let lo = dlo.map(|d| format!("{d}{}", tlo.unwrap_or_default()));
-    let hi = dhi.map(|d| format!("{d}{}", thi.unwrap_or_else(|| "235959.999999".into())));
-    let combined = Condition {
-        tag: tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
-        vr: VR::DT,
-        matcher: Matcher::DateTime(lo, hi),
-    };
-    let (first, second) = if d < t { (d, t) } else { (t, d) };
-    sub.remove(second);
-    sub[first] = combined;
-}
-
-/// Whether an entry's data set satisfies every condition.
-pub fn matches(entry: &InMemDicomObject, conditions: &[Condition]) -> bool {
-    conditions.iter().all(|c| matches_one(entry, c))
-}
-
-fn values(entry: &InMemDicomObject, tag: Tag) -> Vec<String> {
-    entry
-        .get(tag)
-        .and_then(|e| e.to_str().ok())
-        .map(|s| s.split('\\').map(|v| v.trim().to_string()).collect())
-        .unwrap_or_default()
-}
-
-fn matches_one(entry: &InMemDicomObject, c: &Condition) -> bool {
-    match &c.matcher {
-        Matcher::Sequence(sub) => entry
-            .get(c.tag)
-            .and_then(|e| e.items())
-            .is_some_and(|items| items.iter().any(|i| matches(i, sub))),
-        Matcher::DateTime(lo, hi) => {
-            let date = values(entry, tags::SCHEDULED_PROCEDURE_STEP_START_DATE)
-                .into_iter()
-                .next()
-                .unwrap_or_default();
-            let time = values(entry, tags::SCHEDULED_PROCEDURE_STEP_START_TIME)
-                .into_iter()
-                .next()
-                .unwrap_or_default();
-            let dt = format!("{date}{time}");
-            in_range(&dt, lo.as_deref(), hi.as_deref())
-        }
-        m => values(entry, c.tag)
-            .iter()
-            .any(|v| value_matches(v, c.vr, m)),
-    }
-}
-
-fn value_matches(value: &str, vr: VR, m: &Matcher) -> bool {
-    match m {
-        Matcher::Single(want) if vr == VR::PN => name_key(value) == name_key(want),
-        Matcher::Single(want) => value == want,
-        Matcher::Wildcard(pattern) if vr == VR::PN => glob(&name_key(pattern), &name_key(value)),
-        Matcher::Wildcard(pattern) => glob(pattern, value),
-        Matcher::Range(lo, hi) => {
-            !value.is_empty() && in_range(value, lo.as_deref(), hi.as_deref())
-        }
-        Matcher::Uids(list) => list.iter().any(|u| u == value),
-        Matcher::Sequence(_) | Matcher::DateTime(..) => false,
-    }
-}
-
-/// Inclusive range on values of the same layout; a shorter bound compares as
-/// a prefix (a date bound covers the whole day).
-fn in_range(v: &str, lo: Option<&str>, hi: Option<&str>) -> bool {
-    let above = lo.is_none_or(|lo| v >= lo);
-    let below = hi.is_none_or(|hi| v <= hi || v.starts_with(hi));
-    above && below
-}
-
-/// `*` matches any run of characters, `?` any one character.
-pub fn glob(pattern: &str, value: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let v: Vec<char> = value.chars().collect();
-    let (mut pi, mut vi) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globbing() {
-        assert!(glob("MOZ*", "MOZART^WOLFGANG"));
-        assert!(glob("*ART*", "MOZART"));
-        assert!(glob("M?ZART", "MOZART"));
-        assert!(!glob("M?ZART", "MOOZART"));
-        assert!(glob("*", ""));
-        assert!(!glob("A*B", "ACBD"));
-    }
-
-    #[test]
-    fn ranges() {
-        assert!(in_range("19960103", Some("19960101"), Some("19960131")));
-        assert!(!in_range("19960201", Some("19960101"), Some("19960131")));
-        assert!(in_range("175609", Some("120000"), None));
-        assert!(!in_range("085607", Some("120000"), None));
-        // A date bound includes the whole day in a date-time comparison.
-        assert!(in_range("19960103165709", None, Some("19960103")));
-    }
 }

@@ -447,7 +447,7 @@ fn prefilter(conditions: &[Condition], scope: &SearchScope) -> (String, Vec<SqlV
             Matcher::Sequence(sub) if c.tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE => {
                 for s in sub {
                     match &s.matcher {
-                        Matcher::DateTime(lo, hi) => {
+                        Matcher::DateTime { lo, hi, .. } => {
                             if let Some(lo) = lo {
                                 push(
                                     "start_date >= ?",
