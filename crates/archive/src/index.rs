@@ -283,10 +283,17 @@ fn insert_record(c: &Connection, r: &InstanceRecord) -> rusqlite::Result<i64> {
     let s = &r.summary;
     let p = &s.patient;
     c.prepare_cached(
-        "INSERT INTO patients (patient_id, issuer, name, birth_date, sex) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (patient_id, issuer) DO NOTHING",
+        "INSERT INTO patients (patient_id, issuer, name, birth_date, sex, name_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (patient_id, issuer) DO NOTHING",
     )?
-    .execute(params![p.patient_id, p.issuer, p.name, p.birth_date, p.sex])?;
+    .execute(params![
+        p.patient_id,
+        p.issuer,
+        p.name,
+        p.birth_date,
+        p.sex,
+        sansfilm_dicom::matching::name_key(&p.name)
+    ])?;
     let patient_ref: i64 = c
         .prepare_cached("SELECT id FROM patients WHERE patient_id = ?1 AND issuer = ?2")?
         .query_row(params![p.patient_id, p.issuer], |row| row.get(0))?;
@@ -294,8 +301,8 @@ fn insert_record(c: &Connection, r: &InstanceRecord) -> rusqlite::Result<i64> {
     let st = &s.study;
     c.prepare_cached(
         "INSERT INTO studies (patient_ref, study_uid, study_date, study_time, accession_number,
-             description, referring_physician, study_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (study_uid) DO NOTHING",
+             description, referring_physician, study_id, institution_name, study_comments)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (study_uid) DO NOTHING",
     )?
     .execute(params![
         patient_ref,
@@ -305,7 +312,9 @@ fn insert_record(c: &Connection, r: &InstanceRecord) -> rusqlite::Result<i64> {
         st.accession_number,
         st.description,
         st.referring_physician,
-        st.study_id
+        st.study_id,
+        st.institution_name,
+        st.study_comments
     ])?;
     let study_ref: i64 = c
         .prepare_cached("SELECT id FROM studies WHERE study_uid = ?1")?
@@ -313,15 +322,20 @@ fn insert_record(c: &Connection, r: &InstanceRecord) -> rusqlite::Result<i64> {
 
     let se = &s.series;
     c.prepare_cached(
-        "INSERT INTO series (study_ref, series_uid, modality, series_number, description)
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (series_uid) DO NOTHING",
+        "INSERT INTO series (study_ref, series_uid, modality, series_number, description,
+             series_date, series_time, body_part, performing_physician)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (series_uid) DO NOTHING",
     )?
     .execute(params![
         study_ref,
         se.series_uid,
         se.modality,
         se.series_number,
-        se.description
+        se.description,
+        se.series_date,
+        se.series_time,
+        se.body_part,
+        se.performing_physician
     ])?;
     let series_ref: i64 = c
         .prepare_cached("SELECT id FROM series WHERE series_uid = ?1")?

@@ -10,6 +10,9 @@
 //!   DICOM tool.
 //! - [`compress`]: background lossless compression, each result proven bit
 //!   for bit before it replaces the original, crash-safe swap.
+//! - [`query`]: the query API every retrieval path uses ([`Query`] by
+//!   [`Level`], matching shared with the worklist), answered from the index
+//!   with the computed attributes (Modalities in Study, related counts).
 //! - [`verify`]: re-hashes every stored file against the index, finds missing
 //!   and orphan files, and indexes orphans back.
 //!
@@ -45,6 +48,7 @@ mod error;
 pub mod index;
 pub mod ingest;
 pub mod layout;
+pub mod query;
 mod schema;
 pub mod verify;
 
@@ -52,4 +56,5 @@ pub use compress::{CompressReport, CompressionPolicy};
 pub use error::{Error, FailureKind, Result};
 pub use index::{Index, IndexCounts, StoredInstance};
 pub use ingest::{Archive, Incoming, IncomingMeta, StoreOutcome};
+pub use query::{Level, Query};
 pub use verify::VerifyReport;

@@ -80,8 +80,26 @@ ALTER TABLE instances ADD COLUMN original_size INTEGER;
 ALTER TABLE instances ADD COLUMN compression_note TEXT NOT NULL DEFAULT '';
 "#;
 
+/// Version 3: Query/Retrieve. The keys viewers ask for (OsiriX and Horos ask
+/// for Institution Name, Performing Physician's Name and Study Comments at
+/// study level), the accent-free name key that name matching uses, and the
+/// indexes that study-level queries filter on. Rows indexed before have
+/// these columns empty; `sansfilm verify --repair` fills them again.
+const V3: &str = r#"
+ALTER TABLE patients ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+CREATE INDEX patients_name_key ON patients (name_key);
+CREATE INDEX patients_id ON patients (patient_id);
+ALTER TABLE studies ADD COLUMN institution_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN study_comments TEXT NOT NULL DEFAULT '';
+ALTER TABLE series ADD COLUMN series_date TEXT NOT NULL DEFAULT '';
+ALTER TABLE series ADD COLUMN series_time TEXT NOT NULL DEFAULT '';
+ALTER TABLE series ADD COLUMN body_part TEXT NOT NULL DEFAULT '';
+ALTER TABLE series ADD COLUMN performing_physician TEXT NOT NULL DEFAULT '';
+CREATE INDEX instances_uid ON instances (sop_instance_uid);
+"#;
+
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Sets the connection options every connection of the index uses.
 pub fn configure(conn: &Connection) -> Result<()> {
@@ -101,7 +119,22 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     for sql in MIGRATIONS.iter().skip(version) {
         tx.execute_batch(sql)?;
     }
+    let backfill_names = version < 3;
     tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
+    if backfill_names {
+        // The name key is computed (accents removed), not derivable in SQL.
+        let names: Vec<(i64, String)> = tx
+            .prepare("SELECT id, name FROM patients")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut set = tx.prepare("UPDATE patients SET name_key = ?1 WHERE id = ?2")?;
+        for (id, name) in names {
+            set.execute(rusqlite::params![
+                sansfilm_dicom::matching::name_key(&name),
+                id
+            ])?;
+        }
+    }
     tx.commit()?;
     Ok(())
 }

@@ -41,6 +41,10 @@ pub struct StudyKeys {
     pub referring_physician: String,
     /// Study ID (0020,0010).
     pub study_id: String,
+    /// Institution Name (0008,0080).
+    pub institution_name: String,
+    /// Study Comments (0032,4000), retired but still asked by viewers.
+    pub study_comments: String,
 }
 
 /// Series-level keys.
@@ -54,6 +58,14 @@ pub struct SeriesKeys {
     pub series_number: Option<i64>,
     /// Series Description (0008,103E).
     pub description: String,
+    /// Series Date (0008,0021).
+    pub series_date: String,
+    /// Series Time (0008,0031).
+    pub series_time: String,
+    /// Body Part Examined (0018,0015).
+    pub body_part: String,
+    /// Performing Physician's Name (0008,1050).
+    pub performing_physician: String,
 }
 
 /// Everything the archive indexes about one instance.
@@ -121,12 +133,18 @@ impl InstanceSummary {
                 description: text(obj, tags::STUDY_DESCRIPTION),
                 referring_physician: text(obj, tags::REFERRING_PHYSICIAN_NAME),
                 study_id: text(obj, tags::STUDY_ID),
+                institution_name: text(obj, tags::INSTITUTION_NAME),
+                study_comments: text(obj, STUDY_COMMENTS),
             },
             series: SeriesKeys {
                 series_uid: uid(obj, tags::SERIES_INSTANCE_UID),
                 modality: text(obj, tags::MODALITY),
                 series_number: int(obj, tags::SERIES_NUMBER),
                 description: text(obj, tags::SERIES_DESCRIPTION),
+                series_date: text(obj, tags::SERIES_DATE),
+                series_time: text(obj, tags::SERIES_TIME),
+                body_part: text(obj, tags::BODY_PART_EXAMINED),
+                performing_physician: text(obj, tags::PERFORMING_PHYSICIAN_NAME),
             },
         };
         for (value, keyword) in [
@@ -155,6 +173,10 @@ pub fn sop_uids(path: impl AsRef<Path>) -> Result<(String, String)> {
         uid(&obj, tags::SOP_INSTANCE_UID),
     ))
 }
+
+/// Study Comments (0032,4000): retired, yet OsiriX and Horos ask for it.
+#[allow(deprecated)]
+const STUDY_COMMENTS: Tag = tags::STUDY_COMMENTS;
 
 /// Text value with padding trimmed; empty when absent or not text.
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {
