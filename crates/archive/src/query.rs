@@ -321,10 +321,20 @@ fn prefilter(conditions: &[Condition], cols: &[Column]) -> (String, Vec<SqlValue
 impl Index {
     /// The matches of `query`, each a data set of the attributes the index
     /// keeps for its level (see the module documentation).
+    ///
+    /// Conditions on attributes the index does not keep for that level are
+    /// not applied (PS3.4 C.2.2.1: an SCP matches the keys it supports);
+    /// [`Index::supports`] tells which.
     pub fn query(&self, query: &Query) -> Result<Vec<InMemDicomObject>> {
         let cols = columns(query.level);
+        let conditions: Vec<Condition> = query
+            .conditions
+            .iter()
+            .filter(|c| cols.iter().any(|k| k.tag == c.tag))
+            .cloned()
+            .collect();
         let select: Vec<&str> = cols.iter().map(|c| c.sql).collect();
-        let (filter, args) = prefilter(&query.conditions, &cols);
+        let (filter, args) = prefilter(&conditions, &cols);
         let sql = format!(
             "SELECT {} {} {} {}",
             select.join(", "),
@@ -339,7 +349,7 @@ impl Index {
             let mut skipped = 0;
             while let Some(row) = rows.next()? {
                 let obj = data_set(row, &cols)?;
-                if !matches(&obj, &query.conditions) {
+                if !matches(&obj, &conditions) {
                     continue;
                 }
                 if skipped < query.offset {
@@ -353,6 +363,14 @@ impl Index {
             }
             Ok(out)
         })
+    }
+}
+
+impl Index {
+    /// Whether queries at `level` match on `tag` (an attribute of that level
+    /// or above that the index keeps, or a computed one).
+    pub fn supports(level: Level, tag: Tag) -> bool {
+        columns(level).iter().any(|c| c.tag == tag)
     }
 }
 

@@ -178,8 +178,8 @@ fn series_and_images_of_a_study_and_uid_lists() {
     );
     assert_eq!(again.len(), 2);
     assert_eq!(
-        text(&images[0], tags::AVAILABLE_TRANSFER_SYNTAX_UID).is_empty(),
-        false
+        text(&images[0], tags::AVAILABLE_TRANSFER_SYNTAX_UID),
+        "1.2.840.10008.1.2.1"
     );
 }
 

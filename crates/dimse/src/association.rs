@@ -391,9 +391,8 @@ impl Connection {
             field::C_FIND_RQ if command.has_dataset => {
                 let served = self
                     .services
-                    .find
-                    .as_ref()
-                    .is_some_and(|f| f.sop_classes().contains(&command.affected_sop_class_uid));
+                    .find_for(&command.affected_sop_class_uid)
+                    .is_some();
                 let op = if served {
                     DataOp::Find {
                         identifier: Vec::new(),
@@ -575,8 +574,7 @@ impl Connection {
         let started = Instant::now();
         let find = self
             .services
-            .find
-            .clone()
+            .find_for(&command.affected_sop_class_uid)
             .expect("checked when the command came");
         let ctx = FindContext {
             calling_ae: self.assoc.peer_ae_title().trim().to_string(),

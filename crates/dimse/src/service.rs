@@ -168,15 +168,31 @@ pub struct Services {
     pub events: Option<Arc<dyn ServerEvents>>,
     /// Storage (C-STORE SCP), when offered.
     pub store: Option<Arc<dyn StoreService>>,
-    /// Queries (C-FIND SCP), when offered.
-    pub find: Option<Arc<dyn FindService>>,
+    /// Queries (C-FIND SCP): each service answers its own query models
+    /// (SOP classes), a request goes to the first that names its class.
+    pub finds: Vec<Arc<dyn FindService>>,
+}
+
+impl Services {
+    /// The C-FIND service for a query model, if any.
+    pub fn find_for(&self, sop_class_uid: &str) -> Option<Arc<dyn FindService>> {
+        self.finds
+            .iter()
+            .find(|f| f.sop_classes().iter().any(|c| c == sop_class_uid))
+            .cloned()
+    }
+
+    /// Every query model offered.
+    pub fn find_classes(&self) -> Vec<String> {
+        self.finds.iter().flat_map(|f| f.sop_classes()).collect()
+    }
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("store", &self.store.is_some())
-            .field("find", &self.find.is_some())
+            .field("finds", &self.find_classes())
             .finish()
     }
 }

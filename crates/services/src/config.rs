@@ -72,6 +72,8 @@ pub struct Config {
     pub serve: ServeConfig,
     /// Background lossless compression of the archive.
     pub compression: crate::compression::CompressionConfig,
+    /// Query/Retrieve answers.
+    pub query: crate::qr_find::QueryConfig,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             audit: crate::audit::AuditConfig::default(),
             serve: ServeConfig::default(),
             compression: crate::compression::CompressionConfig::default(),
+            query: crate::qr_find::QueryConfig::default(),
         }
     }
 }

@@ -13,6 +13,8 @@
 //!   `sansfilm serve` run them.
 //! - [`worklist_find`]: [`WorklistFind`], Modality Worklist C-FIND over the
 //!   worklist store, shaped per device.
+//! - [`qr_find`]: [`QrFind`], Query/Retrieve C-FIND (Patient Root, Study
+//!   Root) over the archive's query API.
 //! - [`audit`]: what the services write to the audit trail, and forwarding
 //!   it to an audit repository.
 //! - [`compression`]: the archive's compression pass, in the background of
@@ -42,6 +44,7 @@ pub mod audit;
 pub mod compression;
 pub mod config;
 pub mod logging;
+pub mod qr_find;
 pub mod repeated;
 pub mod shutdown;
 pub mod startup;
@@ -50,6 +53,7 @@ pub mod store;
 pub mod worklist_find;
 
 pub use config::{Config, ConfigError};
+pub use qr_find::QrFind;
 pub use storage_scp::{run_all_dicom, run_everything, run_hl7, run_storage_scp, run_worklist_scp};
 pub use store::ArchiveStore;
 pub use worklist_find::WorklistFind;

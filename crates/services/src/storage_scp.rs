@@ -38,7 +38,7 @@ pub async fn run_storage_scp(
     let services = Services {
         events: events(&audit),
         store: Some(Arc::new(ArchiveStore::new(archive, audit))),
-        find: None,
+        finds: vec![],
     };
     let result =
         sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await;
@@ -59,13 +59,14 @@ pub async fn run_worklist_scp(
     let services = Services {
         events: events(&audit),
         store: None,
-        find: Some(Arc::new(find)),
+        finds: vec![Arc::new(find)],
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
 
 /// Serves every DICOM service on one port and AE title: C-ECHO, C-STORE into
-/// `archive`, and Modality Worklist C-FIND.
+/// `archive`, Modality Worklist C-FIND, and Query/Retrieve C-FIND (Patient
+/// Root, Study Root) over the archive.
 pub async fn run_all_dicom(
     listener: TcpListener,
     config: Arc<Config>,
@@ -75,11 +76,19 @@ pub async fn run_all_dicom(
     shutdown: impl Future,
 ) -> sansfilm_dimse::Result<()> {
     crate::startup::spawn_check(archive.clone(), audit.clone());
-    let find = WorklistFind::new(worklist, Arc::new(config.worklist.clone()), audit.clone());
+    let profiles = Arc::new(config.worklist.clone());
+    let find = WorklistFind::new(worklist, profiles.clone(), audit.clone());
+    let qr = crate::QrFind::new(
+        archive.clone(),
+        config.query.clone(),
+        profiles,
+        config.dicom.ae_title.clone(),
+        audit.clone(),
+    );
     let services = Services {
         events: events(&audit),
         store: Some(Arc::new(ArchiveStore::new(archive, audit))),
-        find: Some(Arc::new(find)),
+        finds: vec![Arc::new(find), Arc::new(qr)],
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }

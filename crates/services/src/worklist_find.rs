@@ -114,7 +114,7 @@ impl FindService for WorklistFind {
 
 /// The non-empty keys of an identifier (and of its step item), as
 /// `Keyword=value` pairs separated by `; `.
-fn query_keys(identifier: &InMemDicomObject) -> String {
+pub(crate) fn query_keys(identifier: &InMemDicomObject) -> String {
     use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
     use dicom_core::header::Header;
     fn walk(obj: &InMemDicomObject, out: &mut Vec<String>) {

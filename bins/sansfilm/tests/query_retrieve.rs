@@ -1,0 +1,245 @@
+//! Query/Retrieve C-FIND of `sansfilm serve`, by real peers: DCMTK's findscu
+//! (Study Root and Patient Root, every level) and pynetdicom.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use dicom_dictionary_std::tags;
+
+/// A server holding: patient 1CT1 (two CT studies), 4MR1 (one MR study of
+/// two instances), SCSFREN "Buc^Jérôme".
+fn server_with_studies(dir: &Path) -> Server {
+    let server = Server::start(&dir.join("data"), &[]);
+    let files: Vec<String> = [
+        "nema-wg04/CT1_UNC.dcm",
+        "pydicom/CT_small.dcm",
+        "nema-wg04/MR1_UNC.dcm",
+        "pydicom/MR_small.dcm",
+        "pydicom/charset/chrFren.dcm",
+    ]
+    .iter()
+    .map(|f| fixtures().join(f).to_string_lossy().into_owned())
+    .collect();
+    let port = server.port.to_string();
+    let mut args = vec!["send", "--called-aet", "SANSFILM", "127.0.0.1", &port];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = sansfilm(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    server
+}
+
+/// Runs findscu with `args` and the keys; returns the answers (read back
+/// from the files findscu extracts) and findscu's output.
+fn findscu(
+    server: &Server,
+    dir: &Path,
+    args: &[&str],
+    keys: &[&str],
+) -> (Vec<dicom_object::DefaultDicomObject>, String) {
+    let out_dir = tempfile::tempdir_in(dir).unwrap();
+    let mut cmd = dcmtk("findscu");
+    cmd.args(["-v", "-aec", "SANSFILM", "-aet", "WS01", "-X", "-od"])
+        .arg(out_dir.path())
+        .args(args);
+    for k in keys {
+        cmd.args(["-k", k]);
+    }
+    let out = cmd
+        .args(["127.0.0.1", &server.port.to_string()])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let mut files: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let answers = files
+        .iter()
+        .map(|f| {
+            dicom_object::OpenFileOptions::new()
+                .read_preamble(dicom_object::file::ReadPreamble::Auto)
+                .open_file(f)
+                .unwrap()
+        })
+        .collect();
+    (answers, text)
+}
+
+fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {
+    obj.get(tag)
+        .map(|e| e.to_str().unwrap().trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn dcmtk_findscu_at_every_level_of_both_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_studies(dir.path());
+
+    // Study Root, STUDY level, by Patient ID, with computed attributes.
+    let (studies, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "PatientID=1CT1",
+            "StudyInstanceUID",
+            "StudyDate",
+            "ModalitiesInStudy",
+            "NumberOfStudyRelatedSeries",
+            "NumberOfStudyRelatedInstances",
+            "PatientName",
+        ],
+    );
+    assert_eq!(studies.len(), 2, "{log}");
+    for s in &studies {
+        assert_eq!(text(s, tags::MODALITIES_IN_STUDY), "CT");
+        assert_eq!(text(s, tags::NUMBER_OF_STUDY_RELATED_INSTANCES), "1");
+        assert_eq!(text(s, tags::PATIENT_NAME), "CompressedSamples^CT1");
+        assert_eq!(text(s, tags::QUERY_RETRIEVE_LEVEL), "STUDY");
+        // Only what was asked comes back (and the level).
+        assert!(s.get(tags::STUDY_DESCRIPTION).is_none());
+    }
+
+    // Study Root, SERIES then IMAGE level under one study.
+    let (mr, _) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "PatientID=4MR1",
+            "StudyInstanceUID",
+        ],
+    );
+    let study_uid = text(&mr[0], tags::STUDY_INSTANCE_UID);
+    let (series, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &[
+            "QueryRetrieveLevel=SERIES",
+            &format!("StudyInstanceUID={study_uid}"),
+            "SeriesInstanceUID",
+            "Modality",
+            "NumberOfSeriesRelatedInstances",
+        ],
+    );
+    assert_eq!(series.len(), 1, "{log}");
+    assert_eq!(text(&series[0], tags::MODALITY), "MR");
+    assert_eq!(
+        text(&series[0], tags::NUMBER_OF_SERIES_RELATED_INSTANCES),
+        "2"
+    );
+    let series_uid = text(&series[0], tags::SERIES_INSTANCE_UID);
+    let (images, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &[
+            "QueryRetrieveLevel=IMAGE",
+            &format!("StudyInstanceUID={study_uid}"),
+            &format!("SeriesInstanceUID={series_uid}"),
+            "SOPInstanceUID",
+            "SOPClassUID",
+            "InstanceNumber",
+        ],
+    );
+    assert_eq!(images.len(), 2, "{log}");
+
+    // Patient Root, PATIENT level, with the related counts.
+    let (patients, log) = findscu(
+        &server,
+        dir.path(),
+        &["-P"],
+        &[
+            "QueryRetrieveLevel=PATIENT",
+            "PatientID",
+            "PatientName",
+            "NumberOfPatientRelatedStudies",
+        ],
+    );
+    assert_eq!(patients.len(), 3, "{log}");
+    let ct = patients
+        .iter()
+        .find(|p| text(p, tags::PATIENT_ID) == "1CT1")
+        .unwrap();
+    assert_eq!(text(ct, tags::NUMBER_OF_PATIENT_RELATED_STUDIES), "2");
+
+    // A name typed without accents finds the accented one; answered in the
+    // default profile's Latin-1.
+    let (found, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &[
+            "QueryRetrieveLevel=STUDY",
+            "PatientName=BUC^JER*",
+            "PatientID",
+        ],
+    );
+    assert_eq!(found.len(), 1, "{log}");
+    assert_eq!(text(&found[0], tags::PATIENT_ID), "SCSFREN");
+
+    // PATIENT level does not exist in Study Root: A900, no answer.
+    let (none, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &["QueryRetrieveLevel=PATIENT", "PatientID"],
+    );
+    assert!(none.is_empty());
+    // A900 (DCMTK names it after C-STORE's meaning of the same code).
+    assert!(log.contains("DataSetDoesNotMatchSOPClass"), "{log}");
+}
+
+#[test]
+fn pynetdicom_queries_both_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_studies(dir.path());
+    let run = |args: &[&str]| -> String {
+        let out = python()
+            .arg(script("pynetdicom_qr_find.py"))
+            .args(["127.0.0.1", &server.port.to_string(), "SANSFILM"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run(&[
+        "study",
+        "STUDY",
+        "StudyDate=20040801-20040831",
+        "PatientID=",
+        "ModalitiesInStudy=",
+    ]);
+    assert!(out.contains("COUNT|2"), "{out}");
+    assert!(out.contains("STATUS|0000"), "{out}");
+    assert!(
+        out.contains("ModalitiesInStudy=MR") && out.contains("ModalitiesInStudy=CT"),
+        "{out}"
+    );
+    let out = run(&[
+        "patient",
+        "STUDY",
+        "PatientID=4MR1",
+        "NumberOfStudyRelatedInstances=",
+    ]);
+    assert!(
+        out.contains("COUNT|1") && out.contains("NumberOfStudyRelatedInstances=2"),
+        "{out}"
+    );
+    let out = run(&["study", "SERIES", "Modality=CT", "SeriesInstanceUID="]);
+    assert!(out.contains("COUNT|2"), "{out}");
+}
