@@ -243,3 +243,197 @@ fn pynetdicom_queries_both_models() {
     let out = run(&["study", "SERIES", "Modality=CT", "SeriesInstanceUID="]);
     assert!(out.contains("COUNT|2"), "{out}");
 }
+
+/// A free TCP port on loopback (bound then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// DCMTK's storescp receiving into `dir` as AE `DEST` on `port`.
+struct DcmtkStoreScp(std::process::Child);
+
+impl DcmtkStoreScp {
+    fn start(dir: &Path, port: u16) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let child = dcmtk("storescp")
+            .args(["-aet", "DEST", "-od"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it listens.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "storescp did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        DcmtkStoreScp(child)
+    }
+}
+
+impl Drop for DcmtkStoreScp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn movescu(server: &Server, destination: &str, keys: &[&str]) -> String {
+    let mut cmd = dcmtk("movescu");
+    cmd.args([
+        "-v",
+        "-S",
+        "-aec",
+        "SANSFILM",
+        "-aet",
+        "WS01",
+        "-aem",
+        destination,
+    ]);
+    for k in keys {
+        cmd.args(["-k", k]);
+    }
+    let out = cmd
+        .args(["127.0.0.1", &server.port.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout)
+}
+
+#[test]
+fn dcmtk_movescu_sends_a_study_to_a_dcmtk_storescp_and_failures_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest_port = free_port();
+    let down_port = free_port();
+    let config = format!(
+        "[dicom.destinations.DEST]\nhost = \"127.0.0.1\"\nport = {dest_port}\n\
+         [dicom.destinations.DOWN]\nhost = \"127.0.0.1\"\nport = {down_port}\n"
+    );
+    std::fs::write(dir.path().join("sansfilm.toml"), config).unwrap();
+    let config_path = dir.path().join("sansfilm.toml");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config_path.to_str().unwrap()],
+    );
+    let files: Vec<String> = [
+        "nema-wg04/CT1_UNC.dcm",
+        "pydicom/CT_small.dcm",
+        "nema-wg04/MR1_UNC.dcm",
+    ]
+    .iter()
+    .map(|f| fixtures().join(f).to_string_lossy().into_owned())
+    .collect();
+    let port = server.port.to_string();
+    let mut args = vec!["send", "--called-aet", "SANSFILM", "127.0.0.1", &port];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = sansfilm(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    let received = dir.path().join("received");
+    let _scp = DcmtkStoreScp::start(&received, dest_port);
+
+    // Patient 1CT1 (two studies, one instance each), Patient Root.
+    let mut cmd = dcmtk("movescu");
+    let out = cmd
+        .args([
+            "-v", "-P", "-aec", "SANSFILM", "-aet", "WS01", "-aem", "DEST",
+        ])
+        .args(["-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=1CT1"])
+        .args(["127.0.0.1", &server.port.to_string()])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        log.contains("Received Final Move Response (Success)"),
+        "{log}"
+    );
+    let mut got: Vec<_> = std::fs::read_dir(&received)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 2, "{log}");
+    for f in &got {
+        let obj = dicom_object::open_file(f).unwrap();
+        let uid = text(&obj, tags::SOP_INSTANCE_UID);
+        let original = ["nema-wg04/CT1_UNC.dcm", "pydicom/CT_small.dcm"]
+            .iter()
+            .map(|f| fixtures().join(f))
+            .find(|p| text(&dicom_object::open_file(p).unwrap(), tags::SOP_INSTANCE_UID) == uid)
+            .expect("a sent instance");
+        sansfilm_benches::compare::same_dataset(&original, f).unwrap();
+    }
+
+    // The MR study by its Study Instance UID, Study Root.
+    let study_uid = {
+        let obj = dicom_object::open_file(fixtures().join("nema-wg04/MR1_UNC.dcm")).unwrap();
+        text(&obj, tags::STUDY_INSTANCE_UID)
+    };
+    let log = movescu(
+        &server,
+        "DEST",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study_uid}"),
+        ],
+    );
+    assert!(
+        log.contains("Received Final Move Response (Success)"),
+        "{log}"
+    );
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 3);
+
+    // Unknown destination: A801 at once.
+    let log = movescu(
+        &server,
+        "NOBODY",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study_uid}"),
+        ],
+    );
+    assert!(
+        log.contains("MoveDestinationUnknown") || log.contains("a801"),
+        "{log}"
+    );
+
+    // Destination down: every sub-operation failed, reported with the list.
+    let log = movescu(
+        &server,
+        "DOWN",
+        &[
+            "QueryRetrieveLevel=STUDY",
+            &format!("StudyInstanceUID={study_uid}"),
+        ],
+    );
+    // A702 (DCMTK: OutOfResourcesSubOperations); the failed instance is
+    // named in the response's list and in the server's log.
+    assert!(log.contains("OutOfResourcesSubOperations"), "{log}");
+    let server_log = server.log_text();
+    assert!(
+        server_log.contains("C-MOVE sub-operation failed"),
+        "{server_log}"
+    );
+    assert!(server_log.contains("failed=1"), "{server_log}");
+
+    // The server keeps serving.
+    let (_, found) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"],
+    );
+    assert!(
+        found.contains("Success") || found.contains("Final Find Response"),
+        "{found}"
+    );
+}

@@ -367,6 +367,35 @@ impl Index {
 }
 
 impl Index {
+    /// The stored instances that conditions name, at any level (a C-MOVE or
+    /// C-GET identifier): matched at image level, in the query's order. An
+    /// instance kept in several versions (same UID, other content) is given
+    /// once, in its first version.
+    pub fn locate(&self, conditions: &[Condition]) -> Result<Vec<crate::StoredInstance>> {
+        let images = self.query(&Query {
+            level: Level::Image,
+            conditions: conditions.to_vec(),
+            offset: 0,
+            limit: 0,
+        })?;
+        let mut out = Vec::with_capacity(images.len());
+        let mut seen = std::collections::HashSet::new();
+        for image in images {
+            let uid = image
+                .get(tags::SOP_INSTANCE_UID)
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            if !seen.insert(uid.clone()) {
+                continue;
+            }
+            if let Some(first) = self.instances_by_uid(&uid)?.into_iter().next() {
+                out.push(first);
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether queries at `level` match on `tag` (an attribute of that level
     /// or above that the index keeps, or a computed one).
     pub fn supports(level: Level, tag: Tag) -> bool {

@@ -24,12 +24,8 @@ use tokio_util::sync::CancellationToken;
 use crate::command::{Command, field};
 use crate::negotiation::accepted_abstract_syntaxes;
 use crate::options::{AccessPolicy, Refusal, ServerOptions};
-use crate::service::{Failure, FindContext, Services, StoreContext, StoreSink, Stored};
+use crate::service::{Failure, Services, StoreContext, StoreSink, Stored};
 use crate::{Error, Result, status};
-use dicom_encoding::TransferSyntaxIndex;
-use dicom_encoding::text::SpecificCharacterSet;
-use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use sansfilm_dicom::syntax::STORAGE_TRANSFER_SYNTAXES;
 
 /// Data set bytes buffered before they are handed to the sink.
@@ -41,7 +37,7 @@ const MAX_IDENTIFIER: usize = 4 * 1024 * 1024;
 /// Largest command set accepted (real ones are a few hundred bytes).
 const MAX_COMMAND: usize = 64 * 1024;
 
-type Assoc = AsyncServerAssociation<TcpStream>;
+pub(crate) type Assoc = AsyncServerAssociation<TcpStream>;
 
 /// Serves one connection until release, abort, error or shutdown. Never panics
 /// on peer input; every ending is logged.
@@ -213,6 +209,8 @@ enum DataOp {
     Store(Box<StoreInProgress>),
     /// A C-FIND identifier being received (small: kept in memory).
     Find { identifier: Vec<u8>, ts: String },
+    /// A C-MOVE identifier being received (small: kept in memory).
+    Move { identifier: Vec<u8>, ts: String },
     /// A data set to read and drop, then answer with this failure.
     Discard(Failure),
 }
@@ -226,11 +224,11 @@ struct StoreInProgress {
     started: Instant,
 }
 
-struct Connection {
-    assoc: Assoc,
-    peer: SocketAddr,
-    options: Arc<ServerOptions>,
-    services: Arc<Services>,
+pub(crate) struct Connection {
+    pub(crate) assoc: Assoc,
+    pub(crate) peer: SocketAddr,
+    pub(crate) options: Arc<ServerOptions>,
+    pub(crate) services: Arc<Services>,
     state: State,
 }
 
@@ -407,6 +405,26 @@ impl Connection {
                 self.state = State::Data { pc_id, command, op };
                 Ok(())
             }
+            field::C_MOVE_RQ if command.has_dataset => {
+                let op = if self
+                    .services
+                    .moves
+                    .as_ref()
+                    .is_some_and(|m| m.sop_classes().contains(&command.affected_sop_class_uid))
+                {
+                    DataOp::Move {
+                        identifier: Vec::new(),
+                        ts: pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string(),
+                    }
+                } else {
+                    DataOp::Discard(Failure::new(
+                        status::SOP_CLASS_NOT_SUPPORTED,
+                        format!("no C-MOVE for {}", command.affected_sop_class_uid),
+                    ))
+                };
+                self.state = State::Data { pc_id, command, op };
+                Ok(())
+            }
             // A C-CANCEL after the last response of a find: nothing to stop.
             field::C_CANCEL_RQ => Ok(()),
             _ => {
@@ -484,7 +502,7 @@ impl Connection {
         };
         match op {
             DataOp::Discard(_) => {}
-            DataOp::Find { identifier, .. } => {
+            DataOp::Find { identifier, .. } | DataOp::Move { identifier, .. } => {
                 identifier.extend_from_slice(&data);
                 if identifier.len() > MAX_IDENTIFIER {
                     *op = DataOp::Discard(Failure::new(
@@ -517,6 +535,9 @@ impl Connection {
             DataOp::Store(store) => self.finish_store(store).await,
             DataOp::Find { identifier, ts } => {
                 return self.answer_find(pc_id, command, identifier, ts).await;
+            }
+            DataOp::Move { identifier, ts } => {
+                return self.answer_move(pc_id, command, identifier, ts).await;
             }
         };
         let rsp = match &outcome {
@@ -562,141 +583,7 @@ impl Connection {
         finished
     }
 
-    /// Runs a C-FIND and sends its answers: one pending response per match,
-    /// then the final status. A C-CANCEL between answers stops them (FE00).
-    async fn answer_find(
-        &mut self,
-        pc_id: u8,
-        command: Command,
-        identifier: Vec<u8>,
-        ts: String,
-    ) -> Result<()> {
-        let started = Instant::now();
-        let find = self
-            .services
-            .find_for(&command.affected_sop_class_uid)
-            .expect("checked when the command came");
-        let ctx = FindContext {
-            calling_ae: self.assoc.peer_ae_title().trim().to_string(),
-            called_ae: self.assoc.called_ae_title().trim().to_string(),
-            peer: Some(self.peer),
-            sop_class_uid: command.affected_sop_class_uid.clone(),
-            message_id: command.message_id,
-        };
-        let Some(syntax) = TransferSyntaxRegistry.get(&ts) else {
-            let rsp = command.response(
-                status::CANNOT_UNDERSTAND,
-                Some(format!("transfer syntax {ts} unknown")),
-            );
-            return self.send_command(pc_id, &rsp).await;
-        };
-        // Every length is checked against the bytes received before dicom-rs
-        // reserves it.
-        let decoded = sansfilm_dicom::bounds::check_dataset_bytes(&identifier, &ts)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                InMemDicomObject::read_dataset_with_ts(&identifier[..], syntax)
-                    .map_err(|e| e.to_string())
-            });
-        let identifier = match decoded {
-            Ok(obj) => obj,
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, "C-FIND identifier unreadable: {e}");
-                let rsp = command.response(
-                    status::CANNOT_UNDERSTAND,
-                    Some(format!("cannot read the identifier: {e}")),
-                );
-                return self.send_command(pc_id, &rsp).await;
-            }
-        };
-        let ctx2 = ctx.clone();
-        let result = tokio::task::spawn_blocking(move || find.find(&ctx2, &identifier))
-            .await
-            .unwrap_or_else(|e| Err(Failure::processing(format!("internal error: {e}"))));
-        let answers = match result {
-            Ok(answers) => answers,
-            Err(f) => {
-                tracing::warn!(peer = %self.peer, calling_ae = %ctx.calling_ae, "C-FIND refused: {f}");
-                let rsp = command.response(f.status, Some(f.comment));
-                return self.send_command(pc_id, &rsp).await;
-            }
-        };
-        let total = answers.len();
-        for (sent, answer) in answers.into_iter().enumerate() {
-            if self.cancel_requested().await? {
-                let rsp = command.response(status::CANCEL, None);
-                tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sent, total, "C-FIND cancelled");
-                return self.send_command(pc_id, &rsp).await;
-            }
-            let cs = answer
-                .get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
-                .and_then(|e| e.to_str().ok())
-                .and_then(|t| {
-                    SpecificCharacterSet::from_code(t.split('\\').next().unwrap_or("").trim())
-                })
-                .unwrap_or_default();
-            let mut data = Vec::new();
-            answer
-                .write_dataset_with_ts_cs(&mut data, syntax, cs)
-                .map_err(|e| Error::Command(format!("cannot encode a C-FIND answer: {e}")))?;
-            let rsp = command.response(status::PENDING, None).with_dataset();
-            self.send_command(pc_id, &rsp).await?;
-            self.assoc
-                .send(&Pdu::PData {
-                    data: vec![PDataValue {
-                        presentation_context_id: pc_id,
-                        value_type: PDataValueType::Data,
-                        is_last: true,
-                        data,
-                    }],
-                })
-                .await?;
-        }
-        tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sop_class = %ctx.sop_class_uid,
-            matches = total, ms = started.elapsed().as_millis() as u64, "C-FIND");
-        let rsp = command.response(status::SUCCESS, None);
-        self.send_command(pc_id, &rsp).await
-    }
-
-    /// Whether the peer has sent a C-CANCEL (checked without waiting).
-    async fn cancel_requested(&mut self) -> Result<bool> {
-        // Poll the receive once: a zero timeout would wait for the next timer
-        // tick (a millisecond) per answer. Dropping a pending receive loses
-        // nothing: bytes already read stay in the association's buffer.
-        let polled = tokio::select! {
-            biased;
-            r = self.assoc.receive() => Some(r),
-            _ = std::future::ready(()) => None,
-        };
-        match polled {
-            None => Ok(false),
-            Some(Err(e)) => Err(e.into()),
-            Some(Ok(Pdu::PData { data })) => {
-                let mut bytes = vec![];
-                for pdv in data {
-                    if pdv.value_type == PDataValueType::Command {
-                        bytes.extend_from_slice(&pdv.data);
-                    }
-                }
-                let cmd = Command::decode(&bytes)?;
-                if cmd.field == field::C_CANCEL_RQ {
-                    Ok(true)
-                } else {
-                    Err(Error::Protocol(format!(
-                        "command {:04X} during C-FIND answers",
-                        cmd.field
-                    )))
-                }
-            }
-            Some(Ok(Pdu::AbortRQ { .. })) => Err(Error::Aborted),
-            Some(Ok(other)) => Err(Error::Protocol(format!(
-                "unexpected {} during C-FIND answers",
-                pdu_name(&other)
-            ))),
-        }
-    }
-
-    async fn send_command(&mut self, pc_id: u8, command: &Command) -> Result<()> {
+    pub(crate) async fn send_command(&mut self, pc_id: u8, command: &Command) -> Result<()> {
         let data = command.encode()?;
         self.assoc
             .send(&Pdu::PData {
@@ -741,7 +628,7 @@ async fn flush(store: &mut StoreInProgress) {
     }
 }
 
-fn pdu_name(pdu: &Pdu) -> &'static str {
+pub(crate) fn pdu_name(pdu: &Pdu) -> &'static str {
     match pdu {
         Pdu::AssociationRQ(_) => "A-ASSOCIATE-RQ",
         Pdu::AssociationAC(_) => "A-ASSOCIATE-AC",

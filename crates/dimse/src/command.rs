@@ -23,8 +23,27 @@ pub mod field {
     pub const C_ECHO_RQ: u16 = 0x0030;
     /// C-ECHO-RSP.
     pub const C_ECHO_RSP: u16 = 0x8030;
+    /// C-FIND-RSP.
+    pub const C_FIND_RSP: u16 = 0x8020;
+    /// C-MOVE-RQ.
+    pub const C_MOVE_RQ: u16 = 0x0021;
+    /// C-MOVE-RSP.
+    pub const C_MOVE_RSP: u16 = 0x8021;
     /// C-CANCEL-RQ.
     pub const C_CANCEL_RQ: u16 = 0x0FFF;
+}
+
+/// The sub-operation counts of a C-MOVE (or C-GET) response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubOperations {
+    /// Number of Remaining Sub-operations (0000,1020).
+    pub remaining: u16,
+    /// Number of Completed Sub-operations (0000,1021).
+    pub completed: u16,
+    /// Number of Failed Sub-operations (0000,1022).
+    pub failed: u16,
+    /// Number of Warning Sub-operations (0000,1023).
+    pub warning: u16,
 }
 
 /// Command Data Set Type (0000,0800) value meaning "no data set".
@@ -55,6 +74,10 @@ pub struct Command {
     pub error_comment: Option<String>,
     /// Move Originator AE Title (0000,1030), when a C-MOVE caused this store.
     pub move_originator_ae: Option<String>,
+    /// Move Destination (0000,0600), in a C-MOVE-RQ.
+    pub move_destination: Option<String>,
+    /// Sub-operation counts, in C-MOVE and C-GET responses.
+    pub sub_operations: Option<SubOperations>,
 }
 
 impl Command {
@@ -166,6 +189,23 @@ impl Command {
                 ));
             }
         }
+        if let Some(dest) = &self.move_destination {
+            elements.push(DataElement::new(
+                tags::MOVE_DESTINATION,
+                VR::AE,
+                PrimitiveValue::from(dest.as_str()),
+            ));
+        }
+        if let Some(n) = self.sub_operations {
+            for (tag, v) in [
+                (tags::NUMBER_OF_REMAINING_SUBOPERATIONS, n.remaining),
+                (tags::NUMBER_OF_COMPLETED_SUBOPERATIONS, n.completed),
+                (tags::NUMBER_OF_FAILED_SUBOPERATIONS, n.failed),
+                (tags::NUMBER_OF_WARNING_SUBOPERATIONS, n.warning),
+            ] {
+                elements.push(DataElement::new(tag, VR::US, dicom_value!(U16, [v])));
+            }
+        }
         if !self.affected_sop_instance_uid.is_empty() {
             elements.push(DataElement::new(
                 tags::AFFECTED_SOP_INSTANCE_UID,
@@ -210,6 +250,15 @@ impl Command {
             status: u16_of(tags::STATUS).unwrap_or(0),
             error_comment: str_of(tags::ERROR_COMMENT),
             move_originator_ae: str_of(tags::MOVE_ORIGINATOR_APPLICATION_ENTITY_TITLE),
+            move_destination: str_of(tags::MOVE_DESTINATION).map(|s| s.trim().to_string()),
+            sub_operations: u16_of(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS).map(|completed| {
+                SubOperations {
+                    remaining: u16_of(tags::NUMBER_OF_REMAINING_SUBOPERATIONS).unwrap_or(0),
+                    completed,
+                    failed: u16_of(tags::NUMBER_OF_FAILED_SUBOPERATIONS).unwrap_or(0),
+                    warning: u16_of(tags::NUMBER_OF_WARNING_SUBOPERATIONS).unwrap_or(0),
+                }
+            }),
         })
     }
 }

@@ -34,8 +34,10 @@ mod association;
 pub mod client;
 pub mod command;
 mod error;
+mod find_scp;
 #[doc(hidden)]
 pub mod fuzz;
+mod move_scp;
 pub mod negotiation;
 pub mod options;
 pub mod server;
@@ -44,9 +46,9 @@ pub mod socket;
 pub mod status;
 
 pub use error::{Error, Result};
-pub use options::{AccessPolicy, AllowedPeer, ServerOptions};
+pub use options::{AccessPolicy, AllowedPeer, Destination, ServerOptions};
 pub use server::run;
 pub use service::{
-    Failure, FindContext, FindService, ServerEvents, Services, StoreContext, StoreService,
-    StoreSink, Stored,
+    Failure, FindContext, FindService, MoveContext, MoveItem, MoveService, ServerEvents, Services,
+    StoreContext, StoreService, StoreSink, Stored,
 };

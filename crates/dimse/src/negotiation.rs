@@ -71,7 +71,7 @@ pub fn accepted_abstract_syntaxes(
     services: &Services,
 ) -> Vec<String> {
     let mut out: Vec<String> = vec![];
-    let find_classes = services.find_classes();
+    let find_classes = services.query_classes();
     for pc in &rq.presentation_contexts {
         let uid = trim_uid(&pc.abstract_syntax);
         let accept = uid == uids::VERIFICATION

@@ -39,8 +39,22 @@ pub struct ServerOptions {
     /// inflated for Deflated data sets). Larger ones are refused with A700
     /// and nothing of them is kept.
     pub max_instance_bytes: u64,
+    /// Where C-MOVE may send, by AE title (`[dicom.destinations.AE]`).
+    pub destinations: std::collections::BTreeMap<String, Destination>,
+    /// Parallel associations a C-MOVE sends its instances over.
+    pub move_associations: usize,
     /// Which calling AE titles may associate.
     pub access: AccessPolicy,
+}
+
+/// A C-MOVE destination: a workstation, a viewer, another archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    /// Host name or address.
+    pub host: String,
+    /// Its DICOM port.
+    pub port: u16,
 }
 
 impl Default for ServerOptions {
@@ -57,6 +71,8 @@ impl Default for ServerOptions {
             shutdown_grace_secs: 30,
             accept_private_sop_classes: true,
             max_instance_bytes: 4 << 30,
+            destinations: Default::default(),
+            move_associations: 2,
             access: AccessPolicy::default(),
         }
     }

@@ -148,6 +148,48 @@ pub trait FindService: Send + Sync + 'static {
     ) -> Result<Vec<dicom_object::InMemDicomObject>, Failure>;
 }
 
+/// What is known about a C-MOVE when its identifier arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveContext {
+    /// Calling AE title of the peer.
+    pub calling_ae: String,
+    /// AE title the peer called.
+    pub called_ae: String,
+    /// Network address of the peer.
+    pub peer: Option<SocketAddr>,
+    /// Affected SOP Class UID (the query model).
+    pub sop_class_uid: String,
+    /// Move Destination (0000,0600).
+    pub destination: String,
+}
+
+/// One instance a C-MOVE sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveItem {
+    /// SOP Instance UID (reported in the Failed SOP Instance UID List).
+    pub sop_instance_uid: String,
+    /// The stored Part 10 file.
+    pub path: std::path::PathBuf,
+}
+
+/// A C-MOVE service provider: which instances an identifier names. Called
+/// from a blocking thread; the server sends them.
+pub trait MoveService: Send + Sync + 'static {
+    /// The query models (SOP class UIDs) it answers.
+    fn sop_classes(&self) -> Vec<String>;
+    /// The instances `identifier` names.
+    fn instances(
+        &self,
+        ctx: &MoveContext,
+        identifier: &dicom_object::InMemDicomObject,
+    ) -> Result<Vec<MoveItem>, Failure>;
+    /// Called once the sub-operations are over (for an audit trail):
+    /// instances sent and failed.
+    fn moved(&self, ctx: &MoveContext, sent: &[MoveItem], failed: &[MoveItem]) {
+        let _ = (ctx, sent, failed);
+    }
+}
+
 /// Things that happen at the association level, reported for an audit trail.
 /// Called from the async reactor: implementations must not block.
 pub trait ServerEvents: Send + Sync + 'static {
@@ -171,6 +213,8 @@ pub struct Services {
     /// Queries (C-FIND SCP): each service answers its own query models
     /// (SOP classes), a request goes to the first that names its class.
     pub finds: Vec<Arc<dyn FindService>>,
+    /// Retrieval (C-MOVE SCP), when offered.
+    pub moves: Option<Arc<dyn MoveService>>,
 }
 
 impl Services {
@@ -182,9 +226,11 @@ impl Services {
             .cloned()
     }
 
-    /// Every query model offered.
-    pub fn find_classes(&self) -> Vec<String> {
-        self.finds.iter().flat_map(|f| f.sop_classes()).collect()
+    /// Every query model offered, C-FIND and C-MOVE.
+    pub fn query_classes(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.finds.iter().flat_map(|f| f.sop_classes()).collect();
+        out.extend(self.moves.iter().flat_map(|m| m.sop_classes()));
+        out
     }
 }
 
@@ -192,7 +238,7 @@ impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
             .field("store", &self.store.is_some())
-            .field("finds", &self.find_classes())
+            .field("query", &self.query_classes())
             .finish()
     }
 }

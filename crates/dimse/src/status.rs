@@ -17,6 +17,13 @@ pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
 /// Failure: unrecognized operation.
 pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
 
+/// Refused: out of resources, unable to perform sub-operations (C-MOVE).
+pub const UNABLE_TO_PERFORM_SUBOPERATIONS: u16 = 0xA702;
+/// Refused: move destination unknown (C-MOVE).
+pub const MOVE_DESTINATION_UNKNOWN: u16 = 0xA801;
+/// Warning: sub-operations complete, one or more failures (C-MOVE, C-GET).
+pub const SUBOPERATIONS_WITH_FAILURES: u16 = 0xB000;
+
 /// Pending: a match follows (C-FIND).
 pub const PENDING: u16 = 0xFF00;
 /// Cancel: the operation was stopped by C-CANCEL.

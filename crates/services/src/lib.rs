@@ -15,6 +15,7 @@
 //!   worklist store, shaped per device.
 //! - [`qr_find`]: [`QrFind`], Query/Retrieve C-FIND (Patient Root, Study
 //!   Root) over the archive's query API.
+//! - [`qr_move`]: [`QrMove`], Query/Retrieve C-MOVE over the archive.
 //! - [`audit`]: what the services write to the audit trail, and forwarding
 //!   it to an audit repository.
 //! - [`compression`]: the archive's compression pass, in the background of
@@ -45,6 +46,7 @@ pub mod compression;
 pub mod config;
 pub mod logging;
 pub mod qr_find;
+pub mod qr_move;
 pub mod repeated;
 pub mod shutdown;
 pub mod startup;
@@ -54,6 +56,7 @@ pub mod worklist_find;
 
 pub use config::{Config, ConfigError};
 pub use qr_find::QrFind;
+pub use qr_move::QrMove;
 pub use storage_scp::{run_all_dicom, run_everything, run_hl7, run_storage_scp, run_worklist_scp};
 pub use store::ArchiveStore;
 pub use worklist_find::WorklistFind;

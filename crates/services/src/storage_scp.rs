@@ -39,6 +39,7 @@ pub async fn run_storage_scp(
         events: events(&audit),
         store: Some(Arc::new(ArchiveStore::new(archive, audit))),
         finds: vec![],
+        moves: None,
     };
     let result =
         sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await;
@@ -60,6 +61,7 @@ pub async fn run_worklist_scp(
         events: events(&audit),
         store: None,
         finds: vec![Arc::new(find)],
+        moves: None,
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
@@ -87,8 +89,9 @@ pub async fn run_all_dicom(
     );
     let services = Services {
         events: events(&audit),
-        store: Some(Arc::new(ArchiveStore::new(archive, audit))),
+        store: Some(Arc::new(ArchiveStore::new(archive.clone(), audit.clone()))),
         finds: vec![Arc::new(find), Arc::new(qr)],
+        moves: Some(Arc::new(crate::QrMove::new(archive, audit))),
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }

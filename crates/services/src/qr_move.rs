@@ -1,0 +1,105 @@
+//! Query/Retrieve C-MOVE: the instances an identifier names (Patient Root
+//! or Study Root, any level), found by the archive's query API and sent by
+//! the DICOM server to the destination named in the request.
+
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::InMemDicomObject;
+use sansfilm_archive::Archive;
+use sansfilm_audit::event::{Action, EventKind, Outcome};
+use sansfilm_audit::{AuditEvent, AuditLog};
+use sansfilm_dimse::{Failure, MoveContext, MoveItem, MoveService, status};
+
+/// The C-MOVE service over an [`Archive`].
+#[derive(Debug, Clone)]
+pub struct QrMove {
+    archive: Archive,
+    audit: Option<AuditLog>,
+}
+
+impl QrMove {
+    /// A move service over `archive`; with `audit`, each move is recorded
+    /// once its sub-operations are over (DICOM Instances Transferred, with
+    /// the counts).
+    pub fn new(archive: Archive, audit: Option<AuditLog>) -> Self {
+        QrMove { archive, audit }
+    }
+
+    fn record(&self, ctx: &MoveContext, outcome: Outcome, n: usize, detail: String) {
+        let Some(log) = &self.audit else { return };
+        let event = AuditEvent::new(
+            EventKind::InstancesTransferred,
+            "C-MOVE",
+            Action::Read,
+            outcome,
+        )
+        .participant(
+            ctx.calling_ae.clone(),
+            ctx.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+            true,
+        )
+        .participant(ctx.destination.clone(), "", false)
+        .instances(u32::try_from(n).unwrap_or(u32::MAX))
+        .detail(detail);
+        if let Err(e) = log.append(event) {
+            tracing::error!("cannot audit the C-MOVE: {e}");
+        }
+    }
+}
+
+impl MoveService for QrMove {
+    fn sop_classes(&self) -> Vec<String> {
+        vec![
+            uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE.to_string(),
+            uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE.to_string(),
+        ]
+    }
+
+    fn instances(
+        &self,
+        _ctx: &MoveContext,
+        identifier: &InMemDicomObject,
+    ) -> Result<Vec<MoveItem>, Failure> {
+        let mut keys = identifier.clone();
+        keys.remove_element(tags::QUERY_RETRIEVE_LEVEL);
+        let conditions = sansfilm_dicom::matching::conditions(&keys)
+            .map_err(|e| Failure::new(e.status, e.comment))?;
+        if conditions.is_empty() {
+            // A retrieve names what it wants: an empty identifier would send
+            // the whole archive.
+            return Err(Failure::new(
+                status::DATASET_DOES_NOT_MATCH_SOP_CLASS,
+                "the identifier names no patient, study, series or instance",
+            ));
+        }
+        let found = self.archive.index().locate(&conditions).map_err(|e| {
+            Failure::new(status::OUT_OF_RESOURCES, format!("index unavailable: {e}"))
+        })?;
+        let items: Vec<MoveItem> = found
+            .into_iter()
+            .map(|i| MoveItem {
+                path: self.archive.layout().absolute(&i.path),
+                sop_instance_uid: i.sop_instance_uid,
+            })
+            .collect();
+        Ok(items)
+    }
+
+    fn moved(&self, ctx: &MoveContext, sent: &[MoveItem], failed: &[MoveItem]) {
+        let outcome = if failed.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::MinorFailure
+        };
+        self.record(
+            ctx,
+            outcome,
+            sent.len(),
+            format!(
+                "to {}: {} sent, {} failed",
+                ctx.destination,
+                sent.len(),
+                failed.len()
+            ),
+        );
+    }
+}
