@@ -8,8 +8,10 @@
 //! dicom-rs will read — with dicom-rs's own header decoders, so both see the
 //! same structure — without reading any value, and refuses the data set when
 //! a defined length runs past the end of its sequence, item or data set, or
-//! when sequences nest deeper than [`MAX_DEPTH`]. After the check, no value
-//! dicom-rs reads can be larger than the input.
+//! when sequences nest deeper than [`MAX_DEPTH`], or when a binary value's
+//! length is not a whole number of values (dicom-rs would then read fewer
+//! bytes than declared and take the rest for headers). After the check, no
+//! value dicom-rs reads can be larger than the input.
 //!
 //! The walk mirrors `dicom_parser::DataSetReader`: an SQ element, or any
 //! other element of undefined length, is a sequence of items; Pixel Data of
@@ -241,6 +243,19 @@ impl<S: Read + Seek> Walker<'_, S> {
                     self.sequence(header.len, limit, depth + 1)?;
                 }
             } else {
+                let unit = value_unit(header.vr);
+                if header.len.get().is_some_and(|len| len % unit != 0) {
+                    // dicom-rs reads such a value in whole units and stops
+                    // short of its end, then reads the rest as headers: the
+                    // walk and the parse would part ways (found by fuzzing).
+                    return Err(malformed(
+                        at,
+                        format!(
+                            "element {tag} of VR {} has a length of {} bytes, not a multiple of {unit}",
+                            header.vr, header.len.0
+                        ),
+                    ));
+                }
                 self.skip(&format!("element {tag}"), header.len, limit)?;
             }
         }
@@ -318,6 +333,17 @@ impl<S: Read + Seek> Walker<'_, S> {
                 }
             }
         }
+    }
+}
+
+/// Size of one value of a binary VR (1 for text and bytes): PS3.5 wants
+/// such a length to be a multiple of it.
+fn value_unit(vr: VR) -> u32 {
+    match vr {
+        VR::US | VR::OW | VR::SS => 2,
+        VR::AT | VR::UL | VR::OL | VR::SL | VR::FL | VR::OF => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
     }
 }
 
@@ -451,6 +477,16 @@ mod tests {
         ds.extend([0x09, 0x00, 0x20, 0x10, 0xF0, 0xFF, 0xFF, 0x3F]);
         ds.extend([0u8; 16]);
         assert!(check_dataset_bytes(&ds, EXPLICIT_VR_LITTLE_ENDIAN).is_err());
+    }
+
+    #[test]
+    fn a_binary_length_that_is_no_whole_number_of_values_is_refused() {
+        // (0000,0000) UL of 91 bytes, implicit VR: dicom-rs reads 88 and
+        // takes the last 3 for the next header (fuzzer's find: 838 MB).
+        let mut ds = vec![0, 0, 0, 0, 91, 0, 0, 0];
+        ds.extend([0u8; 91]);
+        let err = check_dataset_bytes(&ds, IMPLICIT_VR_LITTLE_ENDIAN).unwrap_err();
+        assert!(err.to_string().contains("not a multiple of 4"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! identifiers) and the hostile messages of the hardening work (lengths that
 //! lie), every truncation and a sweep of byte changes of each, and every
 //! file committed under `fuzz/seeds/` and `fuzz/regressions/`. A panic fails
-//! the test.
+//! the test, and so does an allocation far beyond the input (the fuzzer's
+//! memory limit).
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,51 @@ use dicom_ul::pdu::{
 use sansfilm_dimse::command::Command;
 use sansfilm_dimse::fuzz;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 type Target = fn(&[u8]);
+
+/// Every allocation of this test binary goes through here, so that an input
+/// making a parser allocate far beyond its size fails the replay as it
+/// fails the fuzzer (its `-malloc_limit_mb`), instead of passing silently.
+struct Watched;
+
+/// The largest single allocation seen.
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+/// Far above what any of these inputs needs, far below a lying length.
+const ALLOCATION_LIMIT: usize = 256 << 20;
+
+// SAFETY: forwards to the system allocator, only recording sizes.
+unsafe impl GlobalAlloc for Watched {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Watched = Watched;
+
+fn assert_no_huge_allocation(what: &str) {
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest < ALLOCATION_LIMIT,
+        "{what}: an allocation of {largest} bytes"
+    );
+}
 
 const TARGETS: [(&str, Target); 3] = [
     ("dimse_pdu", fuzz::pdu),
@@ -158,9 +203,11 @@ fn every_seed_truncation_change_and_regression_returns() {
         for seed in seeds(name) {
             exercise(f, &seed);
         }
+        assert_no_huge_allocation(name);
         let stored = [committed("seeds", name), committed("regressions", name)].concat();
         for input in stored {
             f(&input);
+            assert_no_huge_allocation(name);
         }
     }
 }

@@ -3,13 +3,58 @@
 //! `fixtures/hl7`, MLLP streams of them, the hardening issue's message of
 //! millions of segments, every truncation and a sweep of byte changes of
 //! each seed, and every file committed under `fuzz/seeds/` and
-//! `fuzz/regressions/`. A panic fails the test.
+//! `fuzz/regressions/`. A panic fails the test, and so does an allocation far beyond the input
+//! (the fuzzer's memory limit).
 
 use std::path::{Path, PathBuf};
 
 use sansfilm_hl7::fuzz;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 type Target = fn(&[u8]);
+
+/// Every allocation of this test binary goes through here, so that an input
+/// making a parser allocate far beyond its size fails the replay as it
+/// fails the fuzzer (its `-malloc_limit_mb`), instead of passing silently.
+struct Watched;
+
+/// The largest single allocation seen.
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+/// Far above what any of these inputs needs, far below a lying length.
+const ALLOCATION_LIMIT: usize = 256 << 20;
+
+// SAFETY: forwards to the system allocator, only recording sizes.
+unsafe impl GlobalAlloc for Watched {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Watched = Watched;
+
+fn assert_no_huge_allocation(what: &str) {
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest < ALLOCATION_LIMIT,
+        "{what}: an allocation of {largest} bytes"
+    );
+}
 
 const TARGETS: [(&str, Target); 2] = [("mllp", fuzz::mllp), ("hl7_message", fuzz::message)];
 
@@ -93,8 +138,10 @@ fn every_seed_truncation_change_and_regression_returns() {
         for seed in seeds(name) {
             exercise(f, &seed);
         }
+        assert_no_huge_allocation(name);
         for input in [committed("seeds", name), committed("regressions", name)].concat() {
             f(&input);
+            assert_no_huge_allocation(name);
         }
     }
 }
