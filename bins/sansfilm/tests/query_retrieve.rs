@@ -437,3 +437,124 @@ fn dcmtk_movescu_sends_a_study_to_a_dcmtk_storescp_and_failures_are_reported() {
         "{found}"
     );
 }
+
+/// The pixel data bytes of a file, decoded by dicom-rs when native.
+fn pixel_bytes(path: &Path) -> Vec<u8> {
+    let obj = dicom_object::open_file(path).unwrap();
+    obj.get(tags::PIXEL_DATA)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .into_owned()
+}
+
+#[test]
+fn compressed_instances_reach_an_uncompressed_only_peer_decoded_and_a_jpegls_peer_as_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain_port, jls_port) = (free_port(), free_port());
+    let config = format!(
+        "[compression]\nenabled = false\n\
+         [dicom.destinations.PLAIN]\nhost = \"127.0.0.1\"\nport = {plain_port}\n\
+         [dicom.destinations.JLS]\nhost = \"127.0.0.1\"\nport = {jls_port}\n"
+    );
+    let config_path = dir.path().join("sansfilm.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--config", config_path.to_str().unwrap()]);
+    let original = fixtures().join("nema-wg04/CT1_UNC.dcm");
+    let port = server.port.to_string();
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        original.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = sansfilm(&[
+        "compress",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--min-age-minutes",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let stored: String = index(&data)
+        .query_row("SELECT path FROM instances", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored.ends_with(".jls.dcm"), "{stored}");
+    let stored = data.join(stored);
+
+    // DCMTK's storescp with its defaults takes uncompressed syntaxes only.
+    let plain_dir = dir.path().join("plain");
+    let _plain = DcmtkStoreScp::start(&plain_dir, plain_port);
+    let log = movescu(
+        &server,
+        "PLAIN",
+        &["QueryRetrieveLevel=PATIENT", "PatientID=1CT1"],
+    );
+    assert!(log.contains("Final Move Response (Success)"), "{log}");
+    let got: Vec<_> = std::fs::read_dir(&plain_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(got.len(), 1);
+    let received = dicom_object::open_file(&got[0]).unwrap();
+    let ts = received
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    assert!(
+        ts == "1.2.840.10008.1.2.1" || ts == "1.2.840.10008.1.2",
+        "received as {ts}"
+    );
+    assert!(
+        pixel_bytes(&got[0]) == pixel_bytes(&original),
+        "decoded pixels differ"
+    );
+
+    // With +xa it takes JPEG-LS: the stored data set, not decoded.
+    let jls_dir = dir.path().join("jls");
+    std::fs::create_dir_all(&jls_dir).unwrap();
+    let mut jls = dcmtk("storescp")
+        .args(["+xa", "-aet", "JLS", "-od"])
+        .arg(&jls_dir)
+        .arg(jls_port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", jls_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "storescp did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = movescu(
+        &server,
+        "JLS",
+        &["QueryRetrieveLevel=PATIENT", "PatientID=1CT1"],
+    );
+    let _ = jls.kill();
+    let _ = jls.wait();
+    assert!(log.contains("Final Move Response (Success)"), "{log}");
+    let got: Vec<_> = std::fs::read_dir(&jls_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(got.len(), 1);
+    let received = dicom_object::open_file(&got[0]).unwrap();
+    assert_eq!(
+        received.meta().transfer_syntax().trim_end_matches('\0'),
+        "1.2.840.10008.1.2.4.80"
+    );
+    // The same data set, compressed pixels included (DCMTK writes what it
+    // parsed, so the file's bytes need not be ours).
+    sansfilm_benches::compare::same_dataset(&stored, &got[0]).unwrap();
+}

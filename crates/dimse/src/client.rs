@@ -172,6 +172,29 @@ pub async fn echo(address: &str, options: &ClientOptions) -> Result<u16> {
     Ok(rsp.status)
 }
 
+/// Gives a stored instance in a native transfer syntax, for a peer that
+/// does not accept the syntax it is stored in (a JPEG-LS instance for a
+/// workstation that takes only uncompressed data). Called from a blocking
+/// thread.
+pub trait Transcoder: Send + Sync {
+    /// The data set of the Part 10 file `path`, decoded and encoded in the
+    /// native transfer syntax `ts` (Explicit or Implicit VR Little Endian).
+    fn native(&self, path: &Path, ts: &str) -> std::result::Result<Vec<u8>, String>;
+}
+
+/// The native syntaxes offered beside a stored compressed one, in order of
+/// preference.
+const NATIVE_FALLBACK: [&str; 2] = [
+    dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN,
+];
+
+fn is_native(ts: &str) -> bool {
+    #[allow(deprecated)]
+    let big = dicom_dictionary_std::uids::EXPLICIT_VR_BIG_ENDIAN;
+    NATIVE_FALLBACK.contains(&ts) || ts == big
+}
+
 /// Sends files with C-STORE over `associations` parallel associations.
 /// `on_done` is called after each file. Files that cannot be read or sent
 /// appear in the report with a comment; an association that fails ends with
@@ -182,6 +205,20 @@ pub async fn send_files(
     files: Vec<PathBuf>,
     associations: usize,
     on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
+) -> Result<SendReport> {
+    send_files_with(address, options, files, associations, on_done, None).await
+}
+
+/// [`send_files`], and with a `transcoder`, compressed files are also
+/// offered in native syntaxes: a peer that accepts the stored syntax gets
+/// the stored bytes unchanged, one that does not gets them decoded.
+pub async fn send_files_with(
+    address: &str,
+    options: &ClientOptions,
+    files: Vec<PathBuf>,
+    associations: usize,
+    on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
+    transcoder: Option<Arc<dyn Transcoder>>,
 ) -> Result<SendReport> {
     let started = Instant::now();
     let inspected = tokio::task::spawn_blocking(move || {
@@ -219,7 +256,8 @@ pub async fn send_files(
         let address = address.to_string();
         let options = options.clone();
         let on_done = on_done.clone();
-        tasks.spawn(async move { send_lane(&address, &options, lane, on_done).await });
+        let transcoder = transcoder.clone();
+        tasks.spawn(async move { send_lane(&address, &options, lane, on_done, transcoder).await });
     }
     while let Some(done) = tasks.join_next().await {
         report
@@ -237,16 +275,23 @@ async fn send_lane(
     options: &ClientOptions,
     files: Vec<FileToSend>,
     on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
+    transcoder: Option<Arc<dyn Transcoder>>,
 ) -> Vec<SendOutcome> {
     let mut outcomes = Vec::with_capacity(files.len());
     let mut rest = &files[..];
+    // With a transcoder, a compressed pair takes a second context (native).
+    let max_pairs = if transcoder.is_some() {
+        MAX_CONTEXTS / 2
+    } else {
+        MAX_CONTEXTS
+    };
     while !rest.is_empty() {
-        // Take files until MAX_CONTEXTS distinct (class, syntax) pairs.
+        // Take files until max_pairs distinct (class, syntax) pairs.
         let mut pairs = BTreeSet::new();
         let mut take = 0;
         for f in rest {
             let pair = (f.sop_class_uid.clone(), f.transfer_syntax.clone());
-            if !pairs.contains(&pair) && pairs.len() == MAX_CONTEXTS {
+            if !pairs.contains(&pair) && pairs.len() == max_pairs {
                 break;
             }
             pairs.insert(pair);
@@ -254,8 +299,16 @@ async fn send_lane(
         }
         let (batch, tail) = rest.split_at(take);
         rest = tail;
-        let contexts: Vec<(String, Vec<String>)> =
-            pairs.into_iter().map(|(c, t)| (c, vec![t])).collect();
+        let mut contexts: Vec<(String, Vec<String>)> = vec![];
+        for (class, ts) in pairs {
+            if transcoder.is_some() && !is_native(&ts) {
+                let native = (class.clone(), NATIVE_FALLBACK.map(String::from).to_vec());
+                if !contexts.contains(&native) {
+                    contexts.push(native);
+                }
+            }
+            contexts.push((class, vec![ts]));
+        }
         let mut assoc = match connect(address, options, &contexts).await {
             Ok(a) => a,
             Err(e) => {
@@ -277,18 +330,19 @@ async fn send_lane(
                 continue;
             }
             message_id = message_id.wrapping_add(1).max(1);
-            let outcome = match store_one(&mut assoc, options, f, message_id).await {
-                Ok(o) => o,
-                Err(e) => {
-                    let why = e.to_string();
-                    // A missing context only affects this file; anything else
-                    // leaves the association unusable.
-                    if !matches!(e, Error::NoPresentationContext { .. } | Error::File { .. }) {
-                        broken = Some(format!("association failed: {why}"));
+            let outcome =
+                match store_one(&mut assoc, options, f, message_id, transcoder.as_ref()).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let why = e.to_string();
+                        // A missing context only affects this file; anything else
+                        // leaves the association unusable.
+                        if !matches!(e, Error::NoPresentationContext { .. } | Error::File { .. }) {
+                            broken = Some(format!("association failed: {why}"));
+                        }
+                        not_sent(f, &why)
                     }
-                    not_sent(f, &why)
-                }
-            };
+                };
             on_done(&outcome);
             outcomes.push(outcome);
         }
@@ -353,17 +407,43 @@ async fn store_one(
     options: &ClientOptions,
     f: &FileToSend,
     message_id: u16,
+    transcoder: Option<&Arc<dyn Transcoder>>,
 ) -> Result<SendOutcome> {
-    let pc_id =
-        accepted_context(assoc, &f.sop_class_uid, Some(&f.transfer_syntax)).ok_or_else(|| {
-            Error::NoPresentationContext {
-                sop_class: f.sop_class_uid.clone(),
-                transfer_syntax: f.transfer_syntax.clone(),
+    let missing = || Error::NoPresentationContext {
+        sop_class: f.sop_class_uid.clone(),
+        transfer_syntax: f.transfer_syntax.clone(),
+    };
+    // The stored bytes when the peer takes their syntax; decoded otherwise.
+    let (pc_id, mut source) =
+        match accepted_context(assoc, &f.sop_class_uid, Some(&f.transfer_syntax)) {
+            Some(pc_id) => {
+                let mut file = tokio::fs::File::open(&f.path).await?;
+                file.seek(std::io::SeekFrom::Start(f.dataset_offset))
+                    .await?;
+                (pc_id, Source::File(file, f.dataset_len))
             }
-        })?;
-    let mut file = tokio::fs::File::open(&f.path).await?;
-    file.seek(std::io::SeekFrom::Start(f.dataset_offset))
-        .await?;
+            None => {
+                let transcoder = transcoder.ok_or_else(missing)?.clone();
+                let (pc_id, ts) = NATIVE_FALLBACK
+                    .iter()
+                    .find_map(|ts| {
+                        accepted_context(assoc, &f.sop_class_uid, Some(ts)).map(|id| (id, *ts))
+                    })
+                    .ok_or_else(missing)?;
+                let path = f.path.clone();
+                let bytes = tokio::task::spawn_blocking(move || transcoder.native(&path, ts))
+                    .await
+                    .map_err(|e| Error::Io(std::io::Error::other(e)))?
+                    .map_err(|e| Error::File {
+                        path: f.path.clone(),
+                        source: sansfilm_dicom::Error::InvalidAttribute {
+                            attribute: "PixelData",
+                            reason: format!("cannot be decoded for this peer: {e}"),
+                        },
+                    })?;
+                (pc_id, Source::Memory(bytes, 0))
+            }
+        };
     send_command(
         assoc,
         pc_id,
@@ -376,15 +456,11 @@ async fn store_one(
         n => n.min(4 * 1024 * 1024),
     } as usize;
     let chunk = peer_max.saturating_sub(12).max(1024);
-    let mut remaining = f.dataset_len;
     let mut sent = 0u64;
     loop {
-        let want = (chunk as u64).min(remaining) as usize;
-        let mut data = vec![0u8; want];
-        file.read_exact(&mut data).await?;
-        remaining -= want as u64;
-        sent += want as u64;
-        let is_last = remaining == 0;
+        let data = source.next_chunk(chunk).await?;
+        sent += data.len() as u64;
+        let is_last = source.is_empty();
         assoc
             .send(&Pdu::PData {
                 data: vec![PDataValue {
@@ -412,6 +488,41 @@ async fn store_one(
         comment: rsp.error_comment,
         bytes: sent,
     })
+}
+
+/// Where the data set bytes of one C-STORE come from.
+enum Source {
+    /// The stored file (positioned at the data set), bytes left.
+    File(tokio::fs::File, u64),
+    /// Decoded bytes, and how many were sent.
+    Memory(Vec<u8>, usize),
+}
+
+impl Source {
+    async fn next_chunk(&mut self, chunk: usize) -> Result<Vec<u8>> {
+        match self {
+            Source::File(file, remaining) => {
+                let want = (chunk as u64).min(*remaining) as usize;
+                let mut data = vec![0u8; want];
+                file.read_exact(&mut data).await?;
+                *remaining -= want as u64;
+                Ok(data)
+            }
+            Source::Memory(bytes, at) => {
+                let end = (*at + chunk).min(bytes.len());
+                let data = bytes[*at..end].to_vec();
+                *at = end;
+                Ok(data)
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Source::File(_, remaining) => *remaining == 0,
+            Source::Memory(bytes, at) => *at >= bytes.len(),
+        }
+    }
 }
 
 async fn send_command(assoc: &mut ClientAssoc, pc_id: u8, command: &Command) -> Result<()> {

@@ -1,6 +1,8 @@
 //! C-MOVE: the instances an identifier names are sent to the destination
 //! AE of the request (from `[dicom.destinations]`) with C-STORE over a few
-//! parallel associations of our own, while the requester gets a pending
+//! parallel associations of our own — as stored when the destination takes
+//! their syntax, decoded to Explicit or Implicit VR Little Endian when it
+//! does not (the service's transcoder) — while the requester gets a pending
 //! response with the counts at least every second. A C-CANCEL stops the
 //! sub-operations (FE00 with the counts). Instances that could not be sent
 //! do not stop the others: they are counted and listed in the final
@@ -112,8 +114,9 @@ impl Connection {
         };
         let paths = items.iter().map(|i| i.path.clone()).collect();
         let lanes = self.options.move_associations.max(1);
+        let transcoder = service.transcoder();
         let mut sending = tokio::spawn(async move {
-            client::send_files(&address, &options, paths, lanes, progress).await
+            client::send_files_with(&address, &options, paths, lanes, progress, transcoder).await
         });
         let counts = |done: &AtomicUsize, failed: &AtomicUsize| {
             let (d, f) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));

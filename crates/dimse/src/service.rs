@@ -183,6 +183,11 @@ pub trait MoveService: Send + Sync + 'static {
         ctx: &MoveContext,
         identifier: &dicom_object::InMemDicomObject,
     ) -> Result<Vec<MoveItem>, Failure>;
+    /// Decodes stored instances for a destination that does not accept
+    /// their syntax; `None`: instances are sent as stored only.
+    fn transcoder(&self) -> Option<Arc<dyn crate::client::Transcoder>> {
+        None
+    }
     /// Called once the sub-operations are over (for an audit trail):
     /// instances sent and failed.
     fn moved(&self, ctx: &MoveContext, sent: &[MoveItem], failed: &[MoveItem]) {

@@ -2,11 +2,19 @@
 //! or Study Root, any level), found by the archive's query API and sent by
 //! the DICOM server to the destination named in the request.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_encoding::text::SpecificCharacterSet;
 use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use sansfilm_archive::Archive;
 use sansfilm_audit::event::{Action, EventKind, Outcome};
 use sansfilm_audit::{AuditEvent, AuditLog};
+use sansfilm_codec::transcode::{Target, transcode};
+use sansfilm_dimse::client::Transcoder;
 use sansfilm_dimse::{Failure, MoveContext, MoveItem, MoveService, status};
 
 /// The C-MOVE service over an [`Archive`].
@@ -84,6 +92,10 @@ impl MoveService for QrMove {
         Ok(items)
     }
 
+    fn transcoder(&self) -> Option<Arc<dyn Transcoder>> {
+        Some(Arc::new(NativeTranscoder))
+    }
+
     fn moved(&self, ctx: &MoveContext, sent: &[MoveItem], failed: &[MoveItem]) {
         let outcome = if failed.is_empty() {
             Outcome::Success
@@ -101,5 +113,34 @@ impl MoveService for QrMove {
                 failed.len()
             ),
         );
+    }
+}
+
+/// Decodes a stored instance (JPEG-LS, JPEG 2000, RLE…) for a destination
+/// that takes only native syntaxes: the codec crate's checked decoding, the
+/// pixels described as they are, every other attribute unchanged. A lossy
+/// syntax is never produced.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeTranscoder;
+
+impl Transcoder for NativeTranscoder {
+    fn native(&self, path: &Path, ts: &str) -> Result<Vec<u8>, String> {
+        let obj = dicom_object::open_file(path).map_err(|e| e.to_string())?;
+        let decoded = transcode(&obj, Target::Explicit).map_err(|e| e.to_string())?;
+        let syntax = TransferSyntaxRegistry
+            .get(ts)
+            .ok_or_else(|| format!("transfer syntax {ts} unknown"))?;
+        let charset = decoded
+            .get(tags::SPECIFIC_CHARACTER_SET)
+            .and_then(|e| e.to_str().ok())
+            .and_then(|t| {
+                SpecificCharacterSet::from_code(t.split('\\').next().unwrap_or("").trim())
+            })
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        decoded
+            .write_dataset_with_ts_cs(&mut out, syntax, charset)
+            .map_err(|e| e.to_string())?;
+        Ok(out)
     }
 }
