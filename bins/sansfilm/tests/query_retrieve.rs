@@ -11,7 +11,8 @@ use dicom_dictionary_std::tags;
 /// A server holding: patient 1CT1 (two CT studies), 4MR1 (one MR study of
 /// two instances), SCSFREN "Buc^Jérôme".
 fn server_with_studies(dir: &Path) -> Server {
-    let server = Server::start(&dir.join("data"), &[]);
+    // Workstations must be named to query and retrieve: accept_any here.
+    let server = Server::with_config(dir, "[dicom.access]\naccept_any = true\n");
     let files: Vec<String> = [
         "nema-wg04/CT1_UNC.dcm",
         "pydicom/CT_small.dcm",
@@ -258,8 +259,14 @@ struct DcmtkStoreScp(std::process::Child);
 
 impl DcmtkStoreScp {
     fn start(dir: &Path, port: u16) -> Self {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// With more options (`+xa`: every syntax DCMTK decodes).
+    fn start_with(dir: &Path, port: u16, options: &[&str]) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         let child = dcmtk("storescp")
+            .args(options)
             .args(["-aet", "DEST", "-od"])
             .arg(dir)
             .arg(port.to_string())
@@ -315,7 +322,8 @@ fn dcmtk_movescu_sends_a_study_to_a_dcmtk_storescp_and_failures_are_reported() {
     let dest_port = free_port();
     let down_port = free_port();
     let config = format!(
-        "[dicom.destinations.DEST]\nhost = \"127.0.0.1\"\nport = {dest_port}\n\
+        "[dicom.access]\naccept_any = true\n\
+         [dicom.destinations.DEST]\nhost = \"127.0.0.1\"\nport = {dest_port}\n\
          [dicom.destinations.DOWN]\nhost = \"127.0.0.1\"\nport = {down_port}\n"
     );
     std::fs::write(dir.path().join("sansfilm.toml"), config).unwrap();
@@ -453,7 +461,7 @@ fn compressed_instances_reach_an_uncompressed_only_peer_decoded_and_a_jpegls_pee
     let dir = tempfile::tempdir().unwrap();
     let (plain_port, jls_port) = (free_port(), free_port());
     let config = format!(
-        "[compression]\nenabled = false\n\
+        "[compression]\nenabled = false\n[dicom.access]\naccept_any = true\n\
          [dicom.destinations.PLAIN]\nhost = \"127.0.0.1\"\nport = {plain_port}\n\
          [dicom.destinations.JLS]\nhost = \"127.0.0.1\"\nport = {jls_port}\n"
     );
@@ -518,30 +526,13 @@ fn compressed_instances_reach_an_uncompressed_only_peer_decoded_and_a_jpegls_pee
 
     // With +xa it takes JPEG-LS: the stored data set, not decoded.
     let jls_dir = dir.path().join("jls");
-    std::fs::create_dir_all(&jls_dir).unwrap();
-    let mut jls = dcmtk("storescp")
-        .args(["+xa", "-aet", "JLS", "-od"])
-        .arg(&jls_dir)
-        .arg(jls_port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", jls_port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "storescp did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let jls = DcmtkStoreScp::start_with(&jls_dir, jls_port, &["+xa"]);
     let log = movescu(
         &server,
         "JLS",
         &["QueryRetrieveLevel=PATIENT", "PatientID=1CT1"],
     );
-    let _ = jls.kill();
-    let _ = jls.wait();
+    drop(jls);
     assert!(log.contains("Final Move Response (Success)"), "{log}");
     let got: Vec<_> = std::fs::read_dir(&jls_dir)
         .unwrap()
@@ -557,4 +548,48 @@ fn compressed_instances_reach_an_uncompressed_only_peer_decoded_and_a_jpegls_pee
     // The same data set, compressed pixels included (DCMTK writes what it
     // parsed, so the file's bytes need not be ours).
     sansfilm_benches::compare::same_dataset(&stored, &got[0]).unwrap();
+}
+
+#[test]
+fn query_and_retrieve_need_a_named_workstation_and_refusals_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    // Default access: nobody named. Then a workstation that may query but
+    // not move.
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let (found, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"],
+    );
+    assert!(found.is_empty());
+    assert!(log.contains("0x124"), "{log}");
+    drop(server);
+    let dir2 = tempfile::tempdir().unwrap();
+    let server = Server::with_config(
+        dir2.path(),
+        "[dicom.access]\nallow = [{ ae_title = \"WS01\", move = false }]\n",
+    );
+    let (_, log) = findscu(
+        &server,
+        dir2.path(),
+        &["-S"],
+        &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"],
+    );
+    assert!(log.contains("Final Find Response (Success)"), "{log}");
+    let log = movescu(
+        &server,
+        "WS01",
+        &["QueryRetrieveLevel=STUDY", "StudyInstanceUID=1.2.3"],
+    );
+    assert!(log.contains("0x124"), "{log}");
+    let refused: i64 = rusqlite::Connection::open(server.data_dir.join("audit.sqlite"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE event LIKE '%not permitted to this AE%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(refused, 1, "the refused C-MOVE is audited");
 }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::command::{Command, field};
 use crate::negotiation::accepted_abstract_syntaxes;
-use crate::options::{AccessPolicy, Refusal, ServerOptions};
+use crate::options::{AccessPolicy, Operation, Refusal, ServerOptions};
 use crate::service::{Failure, Services, StoreContext, StoreSink, Stored};
 use crate::{Error, Result, status};
 use sansfilm_dicom::syntax::STORAGE_TRANSFER_SYNTAXES;
@@ -373,6 +373,46 @@ impl Connection {
             .ok_or_else(|| {
                 Error::Protocol(format!("presentation context {pc_id} was not accepted"))
             })?;
+        if let Some(op) = operation_of(&command)
+            && !self
+                .options
+                .access
+                .permits(self.assoc.peer_ae_title(), Some(self.peer.ip()), op)
+        {
+            let calling = self.assoc.peer_ae_title().trim().to_string();
+            let name = match op {
+                Operation::Store => "C-STORE",
+                Operation::FindWorklist | Operation::Find => "C-FIND",
+                Operation::Move => "C-MOVE",
+                Operation::Get => "C-GET",
+            };
+            tracing::warn!(peer = %self.peer, calling_ae = %calling, operation = name,
+                sop_class = %command.affected_sop_class_uid,
+                "request refused: not permitted to this AE ([dicom.access])");
+            if let Some(ev) = &self.services.events {
+                ev.request_refused(
+                    &calling,
+                    Some(self.peer.ip()),
+                    name,
+                    &command.affected_sop_class_uid,
+                );
+            }
+            let failure = Failure::new(
+                status::NOT_AUTHORIZED,
+                format!("{name} is not permitted to {calling}"),
+            );
+            return if command.has_dataset {
+                self.state = State::Data {
+                    pc_id,
+                    command,
+                    op: DataOp::Discard(failure),
+                };
+                Ok(())
+            } else {
+                let rsp = command.response(failure.status, Some(failure.comment));
+                self.send_command(pc_id, &rsp).await
+            };
+        }
         match command.field {
             field::C_ECHO_RQ => {
                 tracing::debug!(peer = %self.peer, "C-ECHO");
@@ -583,6 +623,22 @@ impl Connection {
         finished
     }
 
+    /// Sends a data set (already encoded) that follows a command, in one
+    /// PDV.
+    pub(crate) async fn send_dataset(&mut self, pc_id: u8, data: Vec<u8>) -> Result<()> {
+        self.assoc
+            .send(&Pdu::PData {
+                data: vec![PDataValue {
+                    presentation_context_id: pc_id,
+                    value_type: PDataValueType::Data,
+                    is_last: true,
+                    data,
+                }],
+            })
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn send_command(&mut self, pc_id: u8, command: &Command) -> Result<()> {
         let data = command.encode()?;
         self.assoc
@@ -625,6 +681,23 @@ async fn flush(store: &mut StoreInProgress) {
         // data set is read and dropped, then the failure is answered.
         Ok((_, _, Err(f))) => store.failure = Some(f),
         Err(e) => store.failure = Some(Failure::processing(format!("internal error: {e}"))),
+    }
+}
+
+/// What a request asks to do, for the per-AE permissions.
+fn operation_of(command: &Command) -> Option<Operation> {
+    match command.field {
+        field::C_STORE_RQ => Some(Operation::Store),
+        field::C_FIND_RQ
+            if command.affected_sop_class_uid
+                == dicom_dictionary_std::uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND =>
+        {
+            Some(Operation::FindWorklist)
+        }
+        field::C_FIND_RQ => Some(Operation::Find),
+        field::C_MOVE_RQ => Some(Operation::Move),
+        field::C_GET_RQ => Some(Operation::Get),
+        _ => None,
     }
 }
 

@@ -27,6 +27,8 @@ pub mod field {
     pub const C_FIND_RSP: u16 = 0x8020;
     /// C-MOVE-RQ.
     pub const C_MOVE_RQ: u16 = 0x0021;
+    /// C-GET-RQ.
+    pub const C_GET_RQ: u16 = 0x0010;
     /// C-MOVE-RSP.
     pub const C_MOVE_RSP: u16 = 0x8021;
     /// C-CANCEL-RQ.

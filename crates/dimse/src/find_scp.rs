@@ -8,7 +8,7 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_encoding::text::SpecificCharacterSet;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
+use dicom_ul::pdu::{PDataValueType, Pdu};
 
 use crate::association::{Connection, pdu_name};
 use crate::command::{Command, field};
@@ -101,16 +101,7 @@ impl Connection {
                 .map_err(|e| Error::Command(format!("cannot encode a C-FIND answer: {e}")))?;
             let rsp = command.response(status::PENDING, None).with_dataset();
             self.send_command(pc_id, &rsp).await?;
-            self.assoc
-                .send(&Pdu::PData {
-                    data: vec![PDataValue {
-                        presentation_context_id: pc_id,
-                        value_type: PDataValueType::Data,
-                        is_last: true,
-                        data,
-                    }],
-                })
-                .await?;
+            self.send_dataset(pc_id, data).await?;
         }
         tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sop_class = %ctx.sop_class_uid,
             matches = total, ms = started.elapsed().as_millis() as u64, "C-FIND");

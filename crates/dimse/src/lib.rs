@@ -46,7 +46,7 @@ pub mod socket;
 pub mod status;
 
 pub use error::{Error, Result};
-pub use options::{AccessPolicy, AllowedPeer, Destination, ServerOptions};
+pub use options::{AccessPolicy, AllowedPeer, Destination, Operation, ServerOptions};
 pub use server::run;
 pub use service::{
     Failure, FindContext, FindService, MoveContext, MoveItem, MoveService, ServerEvents, Services,

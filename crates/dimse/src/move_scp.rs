@@ -19,7 +19,6 @@ use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::entries;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
 
 use crate::association::Connection;
 use crate::client::{self, ClientOptions, SendOutcome};
@@ -213,17 +212,7 @@ impl Connection {
             .write_dataset_with_ts(&mut data, syntax)
             .map_err(|e| Error::Command(format!("cannot encode the failed list: {e}")))?;
         self.send_command(pc_id, &rsp.with_dataset()).await?;
-        self.assoc
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: pc_id,
-                    value_type: PDataValueType::Data,
-                    is_last: true,
-                    data,
-                }],
-            })
-            .await?;
-        Ok(())
+        self.send_dataset(pc_id, data).await
     }
 
     /// The transfer syntax negotiated for a presentation context.

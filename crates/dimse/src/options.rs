@@ -117,6 +117,51 @@ pub struct AllowedPeer {
     /// When set, the connection must also come from this IP address.
     #[serde(default)]
     pub host: Option<IpAddr>,
+    /// May send instances (C-STORE).
+    #[serde(default = "yes")]
+    pub store: bool,
+    /// May query the worklist and the archive (C-FIND).
+    #[serde(default = "yes")]
+    pub find: bool,
+    /// May have instances sent to a destination (C-MOVE).
+    #[serde(default = "yes", rename = "move")]
+    pub move_: bool,
+    /// May fetch instances on its association (C-GET).
+    #[serde(default = "yes")]
+    pub get: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AllowedPeer {
+    /// A peer allowed everything, from any host.
+    pub fn new(ae_title: impl Into<String>) -> Self {
+        AllowedPeer {
+            ae_title: ae_title.into(),
+            host: None,
+            store: true,
+            find: true,
+            move_: true,
+            get: true,
+        }
+    }
+}
+
+/// What a request asks to do, for the per-AE permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// C-STORE.
+    Store,
+    /// C-FIND of the Modality Worklist.
+    FindWorklist,
+    /// C-FIND of the archive (Query/Retrieve).
+    Find,
+    /// C-MOVE.
+    Move,
+    /// C-GET.
+    Get,
 }
 
 /// Why an association was refused by the access policy.
@@ -144,6 +189,31 @@ impl AccessPolicy {
                     (Some(_), None) => false,
                 }
         })
+    }
+
+    /// Whether `calling_ae` from `peer` may do `op`. A peer of the
+    /// allow-list has its flags; any other peer (there are others only when
+    /// the list is empty or `accept_any` is set) may store and read the
+    /// worklist, and may query and retrieve only with `accept_any`: a
+    /// configuration that names nobody gives the images to nobody.
+    pub fn permits(&self, calling_ae: &str, peer: Option<IpAddr>, op: Operation) -> bool {
+        let calling_ae = calling_ae.trim();
+        let listed = self.allow.iter().find(|a| {
+            a.ae_title.trim() == calling_ae
+                && match (a.host, peer) {
+                    (None, _) => true,
+                    (Some(h), Some(p)) => same_ip(h, p),
+                    (Some(_), None) => false,
+                }
+        });
+        match (listed, op) {
+            (Some(a), Operation::Store) => a.store,
+            (Some(a), Operation::FindWorklist | Operation::Find) => a.find,
+            (Some(a), Operation::Move) => a.move_,
+            (Some(a), Operation::Get) => a.get,
+            (None, Operation::Store | Operation::FindWorklist) => true,
+            (None, _) => self.accept_any,
+        }
     }
 
     /// Whether any peer is accepted.
@@ -199,13 +269,10 @@ mod tests {
             accept_any: false,
             allow: vec![
                 AllowedPeer {
-                    ae_title: "CT01".into(),
                     host: Some("10.0.0.5".parse().unwrap()),
+                    ..AllowedPeer::new("CT01")
                 },
-                AllowedPeer {
-                    ae_title: "US01".into(),
-                    host: None,
-                },
+                AllowedPeer::new("US01"),
             ],
         };
         let ip = |s: &str| Some(s.parse().unwrap());
@@ -221,5 +288,34 @@ mod tests {
             Err(Refusal::UnknownCallingAe)
         );
         assert!(AccessPolicy::default().check("ANY", None).is_ok());
+    }
+
+    #[test]
+    fn permissions_per_operation() {
+        let policy = AccessPolicy {
+            accept_any: false,
+            allow: vec![
+                AllowedPeer {
+                    move_: false,
+                    get: false,
+                    ..AllowedPeer::new("CT01")
+                },
+                AllowedPeer::new("WS01"),
+            ],
+        };
+        assert!(policy.permits("CT01", None, Operation::Store));
+        assert!(!policy.permits("CT01", None, Operation::Move));
+        assert!(policy.permits("WS01", None, Operation::Move));
+        // Nobody named: store and worklist for all, no query or retrieve.
+        let open = AccessPolicy::default();
+        assert!(open.permits("ANY", None, Operation::Store));
+        assert!(open.permits("ANY", None, Operation::FindWorklist));
+        assert!(!open.permits("ANY", None, Operation::Find));
+        assert!(!open.permits("ANY", None, Operation::Move));
+        let any = AccessPolicy {
+            accept_any: true,
+            allow: vec![],
+        };
+        assert!(any.permits("ANY", None, Operation::Get));
     }
 }

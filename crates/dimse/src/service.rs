@@ -206,6 +206,17 @@ pub trait ServerEvents: Send + Sync + 'static {
         peer: Option<std::net::IpAddr>,
         reason: &str,
     );
+    /// The per-AE permissions refused a request (`operation`: "C-STORE",
+    /// "C-FIND", "C-MOVE" ...).
+    fn request_refused(
+        &self,
+        calling_ae: &str,
+        peer: Option<std::net::IpAddr>,
+        operation: &str,
+        sop_class_uid: &str,
+    ) {
+        let _ = (calling_ae, peer, operation, sop_class_uid);
+    }
 }
 
 /// The services a server offers. C-ECHO is always offered.

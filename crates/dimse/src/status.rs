@@ -14,6 +14,8 @@ pub const CANNOT_UNDERSTAND: u16 = 0xC000;
 pub const PROCESSING_FAILURE: u16 = 0x0110;
 /// Failure: SOP class not supported.
 pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+/// Refused: not authorized (the calling AE may not do this).
+pub const NOT_AUTHORIZED: u16 = 0x0124;
 /// Failure: unrecognized operation.
 pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
 

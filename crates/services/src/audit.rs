@@ -187,6 +187,68 @@ impl sansfilm_dimse::ServerEvents for DicomEvents {
             .detail(reason),
         );
     }
+
+    fn request_refused(
+        &self,
+        calling_ae: &str,
+        peer: Option<IpAddr>,
+        operation: &str,
+        sop_class_uid: &str,
+    ) {
+        let kind = if operation == "C-FIND" {
+            EventKind::Query
+        } else {
+            EventKind::InstancesTransferred
+        };
+        let event = AuditEvent::new(kind, operation, Action::Execute, Outcome::MinorFailure);
+        let event = if kind == EventKind::Query {
+            event.query(format!("SOPClassUID={sop_class_uid}"))
+        } else {
+            event
+        };
+        self.0.append_detached(
+            event
+                .participant(
+                    calling_ae,
+                    peer.map(|p| p.to_string()).unwrap_or_default(),
+                    true,
+                )
+                .participant("SANSFILM", host(), false)
+                .detail(format!(
+                    "refused: not permitted to this AE ({sop_class_uid})"
+                )),
+        );
+    }
+}
+
+/// A C-FIND recorded before its answers are sent (DICOM Query, with the
+/// keys): `what` names the model ("Modality Worklist", "Query/Retrieve").
+pub fn record_query(
+    log: &AuditLog,
+    what: &str,
+    ctx: &sansfilm_dimse::FindContext,
+    identifier: &dicom_object::InMemDicomObject,
+    answers: &Result<Vec<dicom_object::InMemDicomObject>, sansfilm_dimse::Failure>,
+) -> Result<(), sansfilm_dimse::Failure> {
+    let (outcome, detail) = match answers {
+        Ok(a) => (Outcome::Success, format!("{} answers", a.len())),
+        Err(f) => (Outcome::MinorFailure, f.to_string()),
+    };
+    let event = AuditEvent::new(EventKind::Query, what, Action::Execute, outcome)
+        .participant(
+            ctx.calling_ae.clone(),
+            ctx.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+            true,
+        )
+        .participant(ctx.called_ae.clone(), "", false)
+        .query(crate::worklist_find::query_keys(identifier))
+        .detail(detail);
+    log.append(event).map(|_| ()).map_err(|e| {
+        sansfilm_dimse::Failure::new(
+            sansfilm_dimse::status::OUT_OF_RESOURCES,
+            format!("audit trail unavailable: {e}"),
+        )
+    })
 }
 
 /// The audit event of an HL7 message's outcome.

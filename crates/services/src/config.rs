@@ -274,7 +274,9 @@ mod readme {
         let end = start + readme[start..].find("```").unwrap();
         let config = super::Config::from_toml(&readme[start..end]).unwrap();
         assert!(config.worklist.profiles.contains_key("ECHO_VOLUSON"));
-        assert_eq!(config.dicom.access.allow.len(), 2);
+        assert_eq!(config.dicom.access.allow.len(), 3);
+        assert!(!config.dicom.access.allow[2].store && config.dicom.access.allow[2].move_);
+        assert_eq!(config.dicom.destinations["WS_LECTURE"].port, 104);
         assert_eq!(config.compression.target, "jpegls");
     }
 }

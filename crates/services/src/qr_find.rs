@@ -16,8 +16,7 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 use sansfilm_archive::{Archive, Level, Query};
-use sansfilm_audit::event::{Action, EventKind, Outcome};
-use sansfilm_audit::{AuditEvent, AuditLog};
+use sansfilm_audit::AuditLog;
 use sansfilm_dimse::{Failure, FindContext, FindService, status};
 use sansfilm_worklist::{WorklistConfig, respond};
 use serde::{Deserialize, Serialize};
@@ -158,26 +157,7 @@ impl FindService for QrFind {
     ) -> Result<Vec<InMemDicomObject>, Failure> {
         let answers = self.answers(&ctx.sop_class_uid, &ctx.calling_ae, identifier);
         if let Some(log) = &self.audit {
-            let (outcome, detail) = match &answers {
-                Ok(a) => (Outcome::Success, format!("{} answers", a.len())),
-                Err(f) => (Outcome::MinorFailure, f.to_string()),
-            };
-            let event =
-                AuditEvent::new(EventKind::Query, "Query/Retrieve", Action::Execute, outcome)
-                    .participant(
-                        ctx.calling_ae.clone(),
-                        ctx.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
-                        true,
-                    )
-                    .participant(ctx.called_ae.clone(), "", false)
-                    .query(crate::worklist_find::query_keys(identifier))
-                    .detail(detail);
-            log.append(event).map_err(|e| {
-                Failure::new(
-                    status::OUT_OF_RESOURCES,
-                    format!("audit trail unavailable: {e}"),
-                )
-            })?;
+            crate::audit::record_query(log, "Query/Retrieve", ctx, identifier, &answers)?;
         }
         answers
     }

@@ -4,8 +4,7 @@ use std::sync::Arc;
 
 use dicom_dictionary_std::uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND;
 use dicom_object::InMemDicomObject;
-use sansfilm_audit::event::{Action, EventKind, Outcome};
-use sansfilm_audit::{AuditEvent, AuditLog};
+use sansfilm_audit::AuditLog;
 use sansfilm_dimse::{Failure, FindContext, FindService, status};
 use sansfilm_worklist::store::SearchScope;
 use sansfilm_worklist::{WorklistConfig, WorklistStore, query, respond};
@@ -83,30 +82,7 @@ impl FindService for WorklistFind {
     ) -> Result<Vec<InMemDicomObject>, Failure> {
         let answers = self.answers(&ctx.calling_ae, identifier);
         if let Some(log) = &self.audit {
-            let (outcome, detail) = match &answers {
-                Ok(a) => (Outcome::Success, format!("{} answers", a.len())),
-                Err(f) => (Outcome::MinorFailure, f.to_string()),
-            };
-            let event = AuditEvent::new(
-                EventKind::Query,
-                "Modality Worklist",
-                Action::Execute,
-                outcome,
-            )
-            .participant(
-                ctx.calling_ae.clone(),
-                ctx.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
-                true,
-            )
-            .participant(ctx.called_ae.clone(), "", false)
-            .query(query_keys(identifier))
-            .detail(detail);
-            log.append(event).map_err(|e| {
-                Failure::new(
-                    status::OUT_OF_RESOURCES,
-                    format!("audit trail unavailable: {e}"),
-                )
-            })?;
+            crate::audit::record_query(log, "Modality Worklist", ctx, identifier, &answers)?;
         }
         answers
     }
