@@ -593,3 +593,160 @@ fn query_and_retrieve_need_a_named_workstation_and_refusals_are_audited() {
         .unwrap();
     assert_eq!(refused, 1, "the refused C-MOVE is audited");
 }
+
+fn getscu(server: &Server, out: &Path, args: &[&str]) -> String {
+    std::fs::create_dir_all(out).unwrap();
+    let o = dcmtk("getscu")
+        .args(["-v", "-aec", "SANSFILM", "-aet", "WS01", "-od"])
+        .arg(out)
+        .args(args)
+        .args(["127.0.0.1", &server.port.to_string()])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout)
+}
+
+fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn dcmtk_getscu_fetches_on_its_association_decoded_and_despite_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(
+        dir.path(),
+        "[compression]\nenabled = false\n[dicom.access]\naccept_any = true\n",
+    );
+    let data = server.data_dir.clone();
+    let port = server.port.to_string();
+    let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
+    let ct_small = fixtures().join("pydicom/CT_small.dcm");
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        ct.to_str().unwrap(),
+        ct_small.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Patient Root, PATIENT level: both instances, as stored.
+    let got_dir = dir.path().join("get1");
+    let log = getscu(
+        &server,
+        &got_dir,
+        &[
+            "-P",
+            "-k",
+            "QueryRetrieveLevel=PATIENT",
+            "-k",
+            "PatientID=1CT1",
+        ],
+    );
+    assert!(log.contains("Received C-GET Response (Success)"), "{log}");
+    let got = files_in(&got_dir);
+    assert_eq!(got.len(), 2, "{log}");
+    for f in &got {
+        let uid = text(&dicom_object::open_file(f).unwrap(), tags::SOP_INSTANCE_UID);
+        let original = [&ct, &ct_small]
+            .into_iter()
+            .find(|p| text(&dicom_object::open_file(p).unwrap(), tags::SOP_INSTANCE_UID) == uid)
+            .unwrap();
+        sansfilm_benches::compare::same_dataset(original, f).unwrap();
+    }
+
+    // Compressed to JPEG-LS: getscu (uncompressed syntaxes by default)
+    // receives the decoded pixels.
+    let (code, out, err) = sansfilm(&[
+        "compress",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--min-age-minutes",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let got_dir = dir.path().join("get2");
+    let log = getscu(
+        &server,
+        &got_dir,
+        &[
+            "-P",
+            "-k",
+            "QueryRetrieveLevel=PATIENT",
+            "-k",
+            "PatientID=1CT1",
+        ],
+    );
+    let got = files_in(&got_dir);
+    assert_eq!(got.len(), 2, "{log}");
+    for f in &got {
+        let received = dicom_object::open_file(f).unwrap();
+        let ts = received
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_string();
+        assert!(
+            ts == "1.2.840.10008.1.2.1" || ts == "1.2.840.10008.1.2",
+            "{ts}"
+        );
+        let uid = text(&received, tags::SOP_INSTANCE_UID);
+        let original = [&ct, &ct_small]
+            .into_iter()
+            .find(|p| text(&dicom_object::open_file(p).unwrap(), tags::SOP_INSTANCE_UID) == uid)
+            .unwrap();
+        assert!(
+            pixel_bytes(f) == pixel_bytes(original),
+            "decoded pixels differ"
+        );
+    }
+
+    // A stored file gone: the other instance still comes, the failure is
+    // reported (B000), and verify names the missing file.
+    let victim: String = index(&data)
+        .query_row("SELECT path FROM instances ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    std::fs::remove_file(data.join(&victim)).unwrap();
+    let got_dir = dir.path().join("get3");
+    let log = getscu(
+        &server,
+        &got_dir,
+        &[
+            "-P",
+            "-k",
+            "QueryRetrieveLevel=PATIENT",
+            "-k",
+            "PatientID=1CT1",
+        ],
+    );
+    assert_eq!(files_in(&got_dir).len(), 1, "{log}");
+    assert!(
+        log.contains("Number of Failed Suboperations    : 1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Number of Completed Suboperations : 1"),
+        "{log}"
+    );
+    let (code, out, _) = sansfilm(&["verify", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains(&victim) || out.contains("missing"), "{out}");
+    // The server keeps serving.
+    let (_, log) = findscu(
+        &server,
+        dir.path(),
+        &["-S"],
+        &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"],
+    );
+    assert!(log.contains("Final Find Response (Success)"), "{log}");
+}

@@ -122,6 +122,7 @@ async fn establish(
         })
         .ae_title(options.ae_title.clone())
         .max_pdu_length(options.max_pdu_length)
+        .with_negotiation(RoleSelection)
         .strict(true)
         // dicom-ul refuses to negotiate with an empty list; Verification is
         // always offered, so a peer proposing nothing we take still gets an
@@ -134,6 +135,31 @@ async fn establish(
         opts = opts.with_transfer_syntax(*ts);
     }
     Ok(opts.establish_async(socket).await?)
+}
+
+/// SCU/SCP role selection: a C-GET requester proposes its storage contexts
+/// with the SCP role for itself (the archive sends C-STOREs back on them);
+/// whatever roles it asks for a storage class (the SCP role alone, as
+/// DCMTK's getscu does, or both, as some workstations do) are granted.
+/// Requesters that send no role item get the default roles, and their
+/// storage contexts are used for C-GET all the same.
+struct RoleSelection;
+
+impl dicom_ul::association::server::Negotiation for RoleSelection {
+    fn negotiate_roles(
+        &self,
+        sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<dicom_ul::pdu::RequestorRoles> {
+        let uid = sansfilm_dicom::syntax::trim_uid(sop_class_uid);
+        (sansfilm_dicom::syntax::is_storage_sop_class(uid)
+            || sansfilm_dicom::syntax::is_unknown_sop_class(uid))
+        .then_some(dicom_ul::pdu::RequestorRoles {
+            scu: scu_role,
+            scp: scp_role,
+        })
+    }
 }
 
 /// The access policy as dicom-ul's [`AccessControl`], for one connection.
@@ -211,6 +237,8 @@ enum DataOp {
     Find { identifier: Vec<u8>, ts: String },
     /// A C-MOVE identifier being received (small: kept in memory).
     Move { identifier: Vec<u8>, ts: String },
+    /// A C-GET identifier being received (small: kept in memory).
+    Get { identifier: Vec<u8>, ts: String },
     /// A data set to read and drop, then answer with this failure.
     Discard(Failure),
 }
@@ -445,22 +473,26 @@ impl Connection {
                 self.state = State::Data { pc_id, command, op };
                 Ok(())
             }
-            field::C_MOVE_RQ if command.has_dataset => {
-                let op = if self
+            field::C_MOVE_RQ | field::C_GET_RQ if command.has_dataset => {
+                let ts = pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string();
+                let served = self
                     .services
-                    .moves
+                    .retrieve
                     .as_ref()
-                    .is_some_and(|m| m.sop_classes().contains(&command.affected_sop_class_uid))
-                {
-                    DataOp::Move {
+                    .is_some_and(|m| m.sop_classes().contains(&command.affected_sop_class_uid));
+                let op = match (served, command.field) {
+                    (true, field::C_MOVE_RQ) => DataOp::Move {
                         identifier: Vec::new(),
-                        ts: pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string(),
-                    }
-                } else {
-                    DataOp::Discard(Failure::new(
+                        ts,
+                    },
+                    (true, _) => DataOp::Get {
+                        identifier: Vec::new(),
+                        ts,
+                    },
+                    (false, _) => DataOp::Discard(Failure::new(
                         status::SOP_CLASS_NOT_SUPPORTED,
-                        format!("no C-MOVE for {}", command.affected_sop_class_uid),
-                    ))
+                        format!("no retrieve for {}", command.affected_sop_class_uid),
+                    )),
                 };
                 self.state = State::Data { pc_id, command, op };
                 Ok(())
@@ -542,7 +574,9 @@ impl Connection {
         };
         match op {
             DataOp::Discard(_) => {}
-            DataOp::Find { identifier, .. } | DataOp::Move { identifier, .. } => {
+            DataOp::Find { identifier, .. }
+            | DataOp::Move { identifier, .. }
+            | DataOp::Get { identifier, .. } => {
                 identifier.extend_from_slice(&data);
                 if identifier.len() > MAX_IDENTIFIER {
                     *op = DataOp::Discard(Failure::new(
@@ -578,6 +612,9 @@ impl Connection {
             }
             DataOp::Move { identifier, ts } => {
                 return self.answer_move(pc_id, command, identifier, ts).await;
+            }
+            DataOp::Get { identifier, ts } => {
+                return self.answer_get(pc_id, command, identifier, ts).await;
             }
         };
         let rsp = match &outcome {

@@ -37,6 +37,7 @@ mod error;
 mod find_scp;
 #[doc(hidden)]
 pub mod fuzz;
+mod get_scp;
 mod move_scp;
 pub mod negotiation;
 pub mod options;
@@ -49,6 +50,6 @@ pub use error::{Error, Result};
 pub use options::{AccessPolicy, AllowedPeer, Destination, Operation, ServerOptions};
 pub use server::run;
 pub use service::{
-    Failure, FindContext, FindService, MoveContext, MoveItem, MoveService, ServerEvents, Services,
-    StoreContext, StoreService, StoreSink, Stored,
+    Failure, FindContext, FindService, RetrieveContext, RetrieveItem, RetrieveService,
+    ServerEvents, Services, StoreContext, StoreService, StoreSink, Stored,
 };

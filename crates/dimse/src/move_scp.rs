@@ -24,7 +24,7 @@ use crate::association::Connection;
 use crate::client::{self, ClientOptions, SendOutcome};
 use crate::command::{Command, SubOperations};
 use crate::find_scp::read_identifier;
-use crate::service::{Failure, MoveContext, MoveItem};
+use crate::service::{Failure, RetrieveContext, RetrieveItem};
 use crate::{Error, Result, status};
 use dicom_ul::association::Association;
 
@@ -48,11 +48,11 @@ impl Connection {
         let started = Instant::now();
         let service = self
             .services
-            .moves
+            .retrieve
             .clone()
             .expect("checked when the command came");
         let destination = command.move_destination.clone().unwrap_or_default();
-        let ctx = MoveContext {
+        let ctx = RetrieveContext {
             calling_ae: self.assoc.peer_ae_title().trim().to_string(),
             called_ae: self.assoc.called_ae_title().trim().to_string(),
             peer: Some(self.peer),
@@ -159,7 +159,7 @@ impl Connection {
             .iter()
             .map(|o| (o.path.as_path(), o.is_ok()))
             .collect();
-        let (sent, lost): (Vec<MoveItem>, Vec<MoveItem>) = items
+        let (sent, lost): (Vec<RetrieveItem>, Vec<RetrieveItem>) = items
             .into_iter()
             .partition(|i| ok.get(i.path.as_path()).copied().unwrap_or(false));
         for o in outcomes.iter().filter(|o| !o.is_ok()) {

@@ -148,9 +148,9 @@ pub trait FindService: Send + Sync + 'static {
     ) -> Result<Vec<dicom_object::InMemDicomObject>, Failure>;
 }
 
-/// What is known about a C-MOVE when its identifier arrives.
+/// What is known about a C-MOVE or C-GET when its identifier arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MoveContext {
+pub struct RetrieveContext {
     /// Calling AE title of the peer.
     pub calling_ae: String,
     /// AE title the peer called.
@@ -159,30 +159,31 @@ pub struct MoveContext {
     pub peer: Option<SocketAddr>,
     /// Affected SOP Class UID (the query model).
     pub sop_class_uid: String,
-    /// Move Destination (0000,0600).
+    /// Move Destination (0000,0600); for C-GET, the requester's AE title.
     pub destination: String,
 }
 
 /// One instance a C-MOVE sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MoveItem {
+pub struct RetrieveItem {
     /// SOP Instance UID (reported in the Failed SOP Instance UID List).
     pub sop_instance_uid: String,
     /// The stored Part 10 file.
     pub path: std::path::PathBuf,
 }
 
-/// A C-MOVE service provider: which instances an identifier names. Called
-/// from a blocking thread; the server sends them.
-pub trait MoveService: Send + Sync + 'static {
-    /// The query models (SOP class UIDs) it answers.
+/// A retrieve service provider (C-MOVE and C-GET): which instances an
+/// identifier names. Called from a blocking thread; the server sends them,
+/// to the move destination or on the requester's own association.
+pub trait RetrieveService: Send + Sync + 'static {
+    /// The retrieve models (C-MOVE and C-GET SOP class UIDs) it answers.
     fn sop_classes(&self) -> Vec<String>;
     /// The instances `identifier` names.
     fn instances(
         &self,
-        ctx: &MoveContext,
+        ctx: &RetrieveContext,
         identifier: &dicom_object::InMemDicomObject,
-    ) -> Result<Vec<MoveItem>, Failure>;
+    ) -> Result<Vec<RetrieveItem>, Failure>;
     /// Decodes stored instances for a destination that does not accept
     /// their syntax; `None`: instances are sent as stored only.
     fn transcoder(&self) -> Option<Arc<dyn crate::client::Transcoder>> {
@@ -190,7 +191,7 @@ pub trait MoveService: Send + Sync + 'static {
     }
     /// Called once the sub-operations are over (for an audit trail):
     /// instances sent and failed.
-    fn moved(&self, ctx: &MoveContext, sent: &[MoveItem], failed: &[MoveItem]) {
+    fn moved(&self, ctx: &RetrieveContext, sent: &[RetrieveItem], failed: &[RetrieveItem]) {
         let _ = (ctx, sent, failed);
     }
 }
@@ -229,8 +230,8 @@ pub struct Services {
     /// Queries (C-FIND SCP): each service answers its own query models
     /// (SOP classes), a request goes to the first that names its class.
     pub finds: Vec<Arc<dyn FindService>>,
-    /// Retrieval (C-MOVE SCP), when offered.
-    pub moves: Option<Arc<dyn MoveService>>,
+    /// Retrieval (C-MOVE and C-GET SCP), when offered.
+    pub retrieve: Option<Arc<dyn RetrieveService>>,
 }
 
 impl Services {
@@ -245,7 +246,7 @@ impl Services {
     /// Every query model offered, C-FIND and C-MOVE.
     pub fn query_classes(&self) -> Vec<String> {
         let mut out: Vec<String> = self.finds.iter().flat_map(|f| f.sop_classes()).collect();
-        out.extend(self.moves.iter().flat_map(|m| m.sop_classes()));
+        out.extend(self.retrieve.iter().flat_map(|m| m.sop_classes()));
         out
     }
 }

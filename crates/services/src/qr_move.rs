@@ -1,6 +1,7 @@
-//! Query/Retrieve C-MOVE: the instances an identifier names (Patient Root
-//! or Study Root, any level), found by the archive's query API and sent by
-//! the DICOM server to the destination named in the request.
+//! Query/Retrieve C-MOVE and C-GET: the instances an identifier names
+//! (Patient Root or Study Root, any level), found by the archive's query API
+//! and sent by the DICOM server to the destination named in the request
+//! (C-MOVE) or on the requester's association (C-GET).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use sansfilm_audit::event::{Action, EventKind, Outcome};
 use sansfilm_audit::{AuditEvent, AuditLog};
 use sansfilm_codec::transcode::{Target, transcode};
 use sansfilm_dimse::client::Transcoder;
-use sansfilm_dimse::{Failure, MoveContext, MoveItem, MoveService, status};
+use sansfilm_dimse::{Failure, RetrieveContext, RetrieveItem, RetrieveService, status};
 
 /// The C-MOVE service over an [`Archive`].
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ impl QrMove {
         QrMove { archive, audit }
     }
 
-    fn record(&self, ctx: &MoveContext, outcome: Outcome, n: usize, detail: String) {
+    fn record(&self, ctx: &RetrieveContext, outcome: Outcome, n: usize, detail: String) {
         let Some(log) = &self.audit else { return };
         let event = AuditEvent::new(
             EventKind::InstancesTransferred,
@@ -54,19 +55,21 @@ impl QrMove {
     }
 }
 
-impl MoveService for QrMove {
+impl RetrieveService for QrMove {
     fn sop_classes(&self) -> Vec<String> {
         vec![
             uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE.to_string(),
             uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE.to_string(),
+            uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET.to_string(),
+            uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET.to_string(),
         ]
     }
 
     fn instances(
         &self,
-        _ctx: &MoveContext,
+        _ctx: &RetrieveContext,
         identifier: &InMemDicomObject,
-    ) -> Result<Vec<MoveItem>, Failure> {
+    ) -> Result<Vec<RetrieveItem>, Failure> {
         let mut keys = identifier.clone();
         keys.remove_element(tags::QUERY_RETRIEVE_LEVEL);
         let conditions = sansfilm_dicom::matching::conditions(&keys)
@@ -82,9 +85,9 @@ impl MoveService for QrMove {
         let found = self.archive.index().locate(&conditions).map_err(|e| {
             Failure::new(status::OUT_OF_RESOURCES, format!("index unavailable: {e}"))
         })?;
-        let items: Vec<MoveItem> = found
+        let items: Vec<RetrieveItem> = found
             .into_iter()
-            .map(|i| MoveItem {
+            .map(|i| RetrieveItem {
                 path: self.archive.layout().absolute(&i.path),
                 sop_instance_uid: i.sop_instance_uid,
             })
@@ -96,7 +99,7 @@ impl MoveService for QrMove {
         Some(Arc::new(NativeTranscoder))
     }
 
-    fn moved(&self, ctx: &MoveContext, sent: &[MoveItem], failed: &[MoveItem]) {
+    fn moved(&self, ctx: &RetrieveContext, sent: &[RetrieveItem], failed: &[RetrieveItem]) {
         let outcome = if failed.is_empty() {
             Outcome::Success
         } else {

@@ -39,7 +39,7 @@ pub async fn run_storage_scp(
         events: events(&audit),
         store: Some(Arc::new(ArchiveStore::new(archive, audit))),
         finds: vec![],
-        moves: None,
+        retrieve: None,
     };
     let result =
         sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await;
@@ -61,7 +61,7 @@ pub async fn run_worklist_scp(
         events: events(&audit),
         store: None,
         finds: vec![Arc::new(find)],
-        moves: None,
+        retrieve: None,
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }
@@ -91,7 +91,7 @@ pub async fn run_all_dicom(
         events: events(&audit),
         store: Some(Arc::new(ArchiveStore::new(archive.clone(), audit.clone()))),
         finds: vec![Arc::new(find), Arc::new(qr)],
-        moves: Some(Arc::new(crate::QrMove::new(archive, audit))),
+        retrieve: Some(Arc::new(crate::QrMove::new(archive, audit))),
     };
     sansfilm_dimse::run(listener, Arc::new(config.dicom.clone()), services, shutdown).await
 }

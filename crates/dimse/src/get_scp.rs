@@ -1,0 +1,310 @@
+//! C-GET: the instances an identifier names are sent back on the
+//! requester's own association, with C-STORE sub-operations on the storage
+//! presentation contexts it proposed (with the SCP role for itself, or
+//! without a role item at all, as some viewers do). Each instance goes as
+//! stored when its syntax was accepted, decoded to a native syntax when only
+//! that was (the service's transcoder). An instance that cannot be sent does
+//! not stop the others: they are counted, and the final response lists the
+//! failed ones (B000). A pending response with the counts follows each
+//! sub-operation; a C-CANCEL stops after the current one (FE00).
+
+use std::time::Instant;
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
+use dicom_ul::association::Association;
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::association::{Connection, pdu_name};
+use crate::client::FileToSend;
+use crate::command::{Command, SubOperations, field};
+use crate::find_scp::read_identifier;
+use crate::service::{Failure, RetrieveContext, RetrieveItem};
+use crate::{Error, Result, status};
+
+/// Native syntaxes an instance may be decoded to, in order of preference.
+const NATIVE: [&str; 2] = [
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::IMPLICIT_VR_LITTLE_ENDIAN,
+];
+
+fn clamp(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// How one sub-operation ended.
+enum SubOp {
+    Sent,
+    Failed(String),
+    /// The requester sent C-CANCEL while this one was under way.
+    SentThenCancelled,
+}
+
+impl Connection {
+    /// Runs a C-GET to its end on this association.
+    pub(crate) async fn answer_get(
+        &mut self,
+        pc_id: u8,
+        command: Command,
+        identifier: Vec<u8>,
+        ts: String,
+    ) -> Result<()> {
+        let started = Instant::now();
+        let service = self
+            .services
+            .retrieve
+            .clone()
+            .expect("checked when the command came");
+        let ctx = RetrieveContext {
+            calling_ae: self.assoc.peer_ae_title().trim().to_string(),
+            called_ae: self.assoc.called_ae_title().trim().to_string(),
+            peer: Some(self.peer),
+            sop_class_uid: command.affected_sop_class_uid.clone(),
+            destination: self.assoc.peer_ae_title().trim().to_string(),
+        };
+        let identifier = match read_identifier(&identifier, &ts) {
+            Ok(obj) => obj,
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, "C-GET identifier unreadable: {e}");
+                let rsp = command.response(
+                    status::CANNOT_UNDERSTAND,
+                    Some(format!("cannot read the identifier: {e}")),
+                );
+                return self.send_command(pc_id, &rsp).await;
+            }
+        };
+        let (svc, ctx2) = (service.clone(), ctx.clone());
+        let planned = tokio::task::spawn_blocking(move || svc.instances(&ctx2, &identifier))
+            .await
+            .unwrap_or_else(|e| Err(Failure::processing(format!("internal error: {e}"))));
+        let items = match planned {
+            Ok(items) => items,
+            Err(f) => {
+                tracing::warn!(peer = %self.peer, calling_ae = %ctx.calling_ae, "C-GET refused: {f}");
+                let rsp = command.response(f.status, Some(f.comment));
+                return self.send_command(pc_id, &rsp).await;
+            }
+        };
+        let total = items.len();
+        let (mut sent, mut lost) = (vec![], vec![]);
+        let mut cancelled = false;
+        let mut message_id: u16 = 0;
+        for item in items {
+            message_id = message_id.wrapping_add(1).max(1);
+            match self
+                .store_on_association(&item, message_id, &ctx, &service)
+                .await?
+            {
+                SubOp::Sent => sent.push(item),
+                SubOp::SentThenCancelled => {
+                    sent.push(item);
+                    cancelled = true;
+                }
+                SubOp::Failed(why) => {
+                    tracing::warn!(peer = %self.peer, sop_instance_uid = %item.sop_instance_uid,
+                        "C-GET sub-operation failed: {why}");
+                    lost.push(item);
+                }
+            }
+            let counts = SubOperations {
+                remaining: clamp(total - sent.len() - lost.len()),
+                completed: clamp(sent.len()),
+                failed: clamp(lost.len()),
+                warning: 0,
+            };
+            if cancelled {
+                let mut rsp = command.response(status::CANCEL, None);
+                rsp.sub_operations = Some(counts);
+                tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sent = sent.len(),
+                    "C-GET cancelled");
+                let (svc, ctx3, s, l) = (service.clone(), ctx.clone(), sent.clone(), lost.clone());
+                let _ = tokio::task::spawn_blocking(move || svc.moved(&ctx3, &s, &l)).await;
+                return self.send_command(pc_id, &rsp).await;
+            }
+            if counts.remaining > 0 {
+                let mut rsp = command.response(status::PENDING, None);
+                rsp.sub_operations = Some(counts);
+                self.send_command(pc_id, &rsp).await?;
+            }
+        }
+        let (svc, ctx3, s, l) = (service.clone(), ctx.clone(), sent.clone(), lost.clone());
+        let _ = tokio::task::spawn_blocking(move || svc.moved(&ctx3, &s, &l)).await;
+        let final_status = if lost.is_empty() {
+            status::SUCCESS
+        } else if sent.is_empty() {
+            status::UNABLE_TO_PERFORM_SUBOPERATIONS
+        } else {
+            status::SUBOPERATIONS_WITH_FAILURES
+        };
+        tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sent = sent.len(),
+            failed = lost.len(), ms = started.elapsed().as_millis() as u64,
+            status = format_args!("{final_status:04X}"), "C-GET");
+        let mut rsp = command.response(
+            final_status,
+            (!lost.is_empty()).then(|| format!("{} of {total} instances not sent", lost.len())),
+        );
+        rsp.sub_operations = Some(SubOperations {
+            remaining: 0,
+            completed: clamp(sent.len()),
+            failed: clamp(lost.len()),
+            warning: 0,
+        });
+        if lost.is_empty() {
+            return self.send_command(pc_id, &rsp).await;
+        }
+        let list: Vec<&str> = lost.iter().map(|i| i.sop_instance_uid.as_str()).collect();
+        let failed_list = InMemDicomObject::from_element_iter([DataElement::new(
+            tags::FAILED_SOP_INSTANCE_UID_LIST,
+            VR::UI,
+            PrimitiveValue::from(list.join("\\")),
+        )]);
+        let implicit = entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+        let syntax = TransferSyntaxRegistry.get(&ts).unwrap_or(&implicit);
+        let mut data = vec![];
+        failed_list
+            .write_dataset_with_ts(&mut data, syntax)
+            .map_err(|e| Error::Command(format!("cannot encode the failed list: {e}")))?;
+        self.send_command(pc_id, &rsp.with_dataset()).await?;
+        self.send_dataset(pc_id, data).await
+    }
+
+    /// One C-STORE sub-operation on this association. `Err` only when the
+    /// association itself is lost.
+    async fn store_on_association(
+        &mut self,
+        item: &RetrieveItem,
+        message_id: u16,
+        ctx: &RetrieveContext,
+        service: &std::sync::Arc<dyn crate::service::RetrieveService>,
+    ) -> Result<SubOp> {
+        let path = item.path.clone();
+        let file = match tokio::task::spawn_blocking(move || FileToSend::inspect(&path)).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return Ok(SubOp::Failed(e.to_string())),
+            Err(e) => return Ok(SubOp::Failed(e.to_string())),
+        };
+        let accepted = |ts: &str| {
+            self.assoc
+                .presentation_contexts()
+                .iter()
+                .find(|pc| {
+                    pc.reason == PresentationContextResultReason::Acceptance
+                        && pc.abstract_syntax.trim_end_matches(['\0', ' ']) == file.sop_class_uid
+                        && pc.transfer_syntax.trim_end_matches(['\0', ' ']) == ts
+                })
+                .map(|pc| pc.id)
+        };
+        let (pc_id, data) = if let Some(pc_id) = accepted(&file.transfer_syntax) {
+            let mut f = tokio::fs::File::open(&file.path).await?;
+            f.seek(std::io::SeekFrom::Start(file.dataset_offset))
+                .await?;
+            let mut data = Vec::with_capacity(file.dataset_len as usize);
+            f.read_to_end(&mut data).await?;
+            (pc_id, data)
+        } else {
+            let Some((pc_id, ts)) = NATIVE
+                .iter()
+                .find_map(|ts| accepted(ts).map(|id| (id, *ts)))
+            else {
+                return Ok(SubOp::Failed(format!(
+                    "{} in {} was not accepted by {} (no presentation context)",
+                    file.sop_class_uid, file.transfer_syntax, ctx.calling_ae
+                )));
+            };
+            let Some(transcoder) = service.transcoder() else {
+                return Ok(SubOp::Failed("stored syntax not accepted".into()));
+            };
+            let path = file.path.clone();
+            match tokio::task::spawn_blocking(move || transcoder.native(&path, ts)).await {
+                Ok(Ok(bytes)) => (pc_id, bytes),
+                Ok(Err(e)) => return Ok(SubOp::Failed(format!("cannot be decoded: {e}"))),
+                Err(e) => return Ok(SubOp::Failed(e.to_string())),
+            }
+        };
+        let mut rq = Command::store_rq(message_id, &file.sop_class_uid, &file.sop_instance_uid);
+        rq.priority = 0;
+        self.send_command(pc_id, &rq).await?;
+        let max = match self.assoc.requestor_max_pdu_length() {
+            0 => 1024 * 1024,
+            n => n.min(4 * 1024 * 1024),
+        } as usize;
+        let chunk = max.saturating_sub(12).max(1024);
+        let mut chunks = data.chunks(chunk).peekable();
+        if chunks.peek().is_none() {
+            self.send_dataset(pc_id, vec![]).await?;
+        }
+        while let Some(part) = chunks.next() {
+            self.assoc
+                .send(&Pdu::PData {
+                    data: vec![PDataValue {
+                        presentation_context_id: pc_id,
+                        value_type: PDataValueType::Data,
+                        is_last: chunks.peek().is_none(),
+                        data: part.to_vec(),
+                    }],
+                })
+                .await?;
+        }
+        // The C-STORE-RSP, or a C-CANCEL of the C-GET first.
+        let mut cancelled = false;
+        loop {
+            let rsp = self.receive_command().await?;
+            match rsp.field {
+                field::C_CANCEL_RQ => cancelled = true,
+                field::C_STORE_RSP if status::is_success_or_warning(rsp.status) => {
+                    return Ok(if cancelled {
+                        SubOp::SentThenCancelled
+                    } else {
+                        SubOp::Sent
+                    });
+                }
+                field::C_STORE_RSP => {
+                    return Ok(SubOp::Failed(format!(
+                        "the requester answered {:04X} {}",
+                        rsp.status,
+                        rsp.error_comment.unwrap_or_default()
+                    )));
+                }
+                other => {
+                    return Err(Error::Protocol(format!(
+                        "command {other:04X} while a C-GET sub-operation waits for its response"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Reads PDUs until a whole command set has come.
+    async fn receive_command(&mut self) -> Result<Command> {
+        let mut bytes = vec![];
+        loop {
+            let pdu = tokio::time::timeout(self.options.idle_timeout(), self.assoc.receive())
+                .await
+                .map_err(|_| Error::Timeout("no response to a C-GET sub-operation"))??;
+            match pdu {
+                Pdu::PData { data } => {
+                    for pdv in data {
+                        if pdv.value_type != PDataValueType::Command {
+                            continue;
+                        }
+                        bytes.extend_from_slice(&pdv.data);
+                        if pdv.is_last {
+                            return Command::decode(&bytes);
+                        }
+                    }
+                }
+                Pdu::AbortRQ { .. } => return Err(Error::Aborted),
+                other => {
+                    return Err(Error::Protocol(format!(
+                        "unexpected {} during a C-GET",
+                        pdu_name(&other)
+                    )));
+                }
+            }
+        }
+    }
+}
