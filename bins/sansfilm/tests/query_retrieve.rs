@@ -750,3 +750,75 @@ fn dcmtk_getscu_fetches_on_its_association_decoded_and_despite_a_missing_file() 
     );
     assert!(log.contains("Final Find Response (Success)"), "{log}");
 }
+
+#[test]
+fn pynetdicom_gets_and_moves_a_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let py_port = free_port();
+    let server = Server::with_config(
+        dir.path(),
+        &format!(
+            "[dicom.access]\naccept_any = true\n\
+             [dicom.destinations.PYDEST]\nhost = \"127.0.0.1\"\nport = {py_port}\n"
+        ),
+    );
+    let port = server.port.to_string();
+    let mr = fixtures().join("nema-wg04/MR1_UNC.dcm");
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        mr.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let study = text(
+        &dicom_object::open_file(&mr).unwrap(),
+        tags::STUDY_INSTANCE_UID,
+    );
+    let run = |args: &[&str]| -> String {
+        let out = python()
+            .arg(script("pynetdicom_retrieve.py"))
+            .args(["127.0.0.1", &port, "SANSFILM"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let got = dir.path().join("pyget");
+    let out = run(&[
+        "get",
+        got.to_str().unwrap(),
+        "QueryRetrieveLevel=STUDY",
+        &format!("StudyInstanceUID={study}"),
+    ]);
+    assert!(
+        out.contains("STATUS|0000") && out.contains("RECEIVED|1"),
+        "{out}"
+    );
+    for f in files_in(&got) {
+        sansfilm_benches::compare::same_dataset(&mr, &f).unwrap();
+    }
+    let moved = dir.path().join("pymove");
+    let out = run(&[
+        "move",
+        moved.to_str().unwrap(),
+        "PYDEST",
+        &py_port.to_string(),
+        "QueryRetrieveLevel=STUDY",
+        &format!("StudyInstanceUID={study}"),
+    ]);
+    assert!(
+        out.contains("STATUS|0000") && out.contains("RECEIVED|1"),
+        "{out}"
+    );
+    for f in files_in(&moved) {
+        sansfilm_benches::compare::same_dataset(&mr, &f).unwrap();
+    }
+}
