@@ -56,6 +56,53 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Query a DICOM archive (C-FIND, Study Root; Patient Root with
+    /// --patient-root) and print one line per answer. Example:
+    /// `sansfilm find -k PatientName=DUPONT* -k StudyDate=20260101- -k StudyInstanceUID pacs 11112`.
+    /// With no -k, the usual keys of the level are asked for.
+    Find {
+        /// Our (calling) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM-SCU")]
+        aet: String,
+        /// The server's (called) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM")]
+        called_aet: String,
+        /// Query/Retrieve Level.
+        #[arg(long, default_value = "study", value_parser = ["patient", "study", "series", "image"])]
+        level: String,
+        /// Patient Root model (the Study Root model otherwise).
+        #[arg(long)]
+        patient_root: bool,
+        /// A key as Keyword=Value (matching: `*` and `?`, ranges such as
+        /// 20260101-, UID lists a\b), or Keyword alone to have it returned.
+        /// Repeat for several keys.
+        #[arg(short = 'k', long = "key", value_name = "KEY=VALUE")]
+        keys: Vec<String>,
+        /// Server host name or address.
+        host: String,
+        /// Server port.
+        port: u16,
+    },
+    /// Ask a DICOM archive to send a study to an AE (C-MOVE, Study Root).
+    /// The archive must know the destination AE's address.
+    Move {
+        /// Our (calling) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM-SCU")]
+        aet: String,
+        /// The server's (called) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM")]
+        called_aet: String,
+        /// Study Instance UID of the study to send.
+        #[arg(long, value_name = "UID")]
+        study: String,
+        /// Destination AE title.
+        #[arg(long, value_name = "AE")]
+        to: String,
+        /// Server host name or address.
+        host: String,
+        /// Server port.
+        port: u16,
+    },
     /// Check a DICOM server with C-ECHO.
     Echo {
         /// Our (calling) AE title.

@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod cli;
 mod commands;
+mod qr_cmd;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,23 @@ fn main() -> ExitCode {
             host,
             port,
         } => commands::echo(&aet, &called_aet, &host, port),
+        Command::Find {
+            aet,
+            called_aet,
+            level,
+            patient_root,
+            keys,
+            host,
+            port,
+        } => qr_cmd::find(&aet, &called_aet, &level, patient_root, &keys, &host, port),
+        Command::Move {
+            aet,
+            called_aet,
+            study,
+            to,
+            host,
+            port,
+        } => qr_cmd::move_study(&aet, &called_aet, &study, &to, &host, port),
         Command::Verify { common, repair } => common
             .load()
             .map_err(Into::into)

@@ -822,3 +822,57 @@ fn pynetdicom_gets_and_moves_a_study() {
         sansfilm_benches::compare::same_dataset(&mr, &f).unwrap();
     }
 }
+
+#[test]
+fn sansfilm_find_and_move_as_a_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server_with_studies(dir.path());
+    let port = server.port.to_string();
+    let (code, out, err) = sansfilm(&[
+        "find",
+        "-k",
+        "PatientID=1CT1",
+        "-k",
+        "StudyInstanceUID",
+        "-k",
+        "StudyDate",
+        "127.0.0.1",
+        &port,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(
+        out.contains("StudyDate=20040119") && out.contains("StudyDate=20040826"),
+        "{out}"
+    );
+    let (code, out, _) = sansfilm(&[
+        "find",
+        "--level",
+        "patient",
+        "--patient-root",
+        "127.0.0.1",
+        &port,
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains("PatientName=Buc^Jérôme"), "{out}");
+    let (code, _, err) = sansfilm(&["find", "-k", "NotAKeyword=1", "127.0.0.1", &port]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a DICOM keyword"), "{err}");
+    // Move to a destination the archive does not know: A801, exit 1.
+    let study = text(
+        &dicom_object::open_file(fixtures().join("nema-wg04/MR1_UNC.dcm")).unwrap(),
+        tags::STUDY_INSTANCE_UID,
+    );
+    let (code, out, _) = sansfilm(&[
+        "move",
+        "--study",
+        &study,
+        "--to",
+        "NOWHERE",
+        "127.0.0.1",
+        &port,
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("A801"), "{out}");
+}

@@ -364,9 +364,9 @@ fn not_sent(f: &FileToSend, why: &str) -> SendOutcome {
     }
 }
 
-type ClientAssoc = AsyncClientAssociation<TcpStream>;
+pub(crate) type ClientAssoc = AsyncClientAssociation<TcpStream>;
 
-async fn connect(
+pub(crate) async fn connect(
     address: &str,
     options: &ClientOptions,
     contexts: &[(String, Vec<String>)],
@@ -390,7 +390,11 @@ async fn connect(
     Ok(assoc)
 }
 
-fn accepted_context(assoc: &ClientAssoc, abstract_syntax: &str, ts: Option<&str>) -> Option<u8> {
+pub(crate) fn accepted_context(
+    assoc: &ClientAssoc,
+    abstract_syntax: &str,
+    ts: Option<&str>,
+) -> Option<u8> {
     assoc
         .presentation_contexts()
         .iter()

@@ -11,7 +11,8 @@
 //!   the configuration file.
 //! - [`command`] and [`status`]: DIMSE command sets and status codes.
 //! - [`client`]: [`client::echo`] and [`client::send_files`], used by tests,
-//!   benches and `sansfilm send`.
+//!   benches and `sansfilm send`; [`client_query`]: C-FIND and C-MOVE as an
+//!   SCU (`sansfilm find`, `sansfilm move`).
 //!
 //! Every Storage SOP class of the standard is accepted (recognised through the
 //! DICOM dictionary), in every transfer syntax of
@@ -32,6 +33,7 @@
 
 mod association;
 pub mod client;
+pub mod client_query;
 pub mod command;
 mod error;
 mod find_scp;
