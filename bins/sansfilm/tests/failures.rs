@@ -178,7 +178,7 @@ fn non_storage_and_unknown_sop_classes_are_refused_at_negotiation() {
     rt().block_on(async {
         let assoc = ClientAssociationOptions::new()
             .called_ae_title("SANSFILM")
-            .with_presentation_context("1.2.840.10008.5.1.4.1.2.2.1", vec!["1.2.840.10008.1.2"]) // Study Root FIND
+            .with_presentation_context("1.2.840.10008.1.20.1", vec!["1.2.840.10008.1.2"]) // Storage Commitment (not yet)
             .with_presentation_context("1.3.46.670589.99.1", vec!["1.2.840.10008.1.2"]) // private
             .with_presentation_context("1.2.840.10008.5.1.4.1.1.2", vec!["1.2.840.10008.1.2"]) // CT
             .establish_async(server.addr())

@@ -876,3 +876,59 @@ fn sansfilm_find_and_move_as_a_client() {
     assert_eq!(code, 1);
     assert!(out.contains("A801"), "{out}");
 }
+
+#[test]
+fn an_order_from_the_ris_sends_the_patients_priors_to_the_workstation() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest_port = free_port();
+    let server = Server::with_config(
+        dir.path(),
+        &format!(
+            "[dicom.access]\naccept_any = true\n\
+             [dicom.destinations.DEST]\nhost = \"127.0.0.1\"\nport = {dest_port}\n\
+             [prefetch]\nenabled = true\ndestination = \"DEST\"\nstudies = 3\n"
+        ),
+    );
+    let port = server.port.to_string();
+    let files: Vec<String> = [
+        "nema-wg04/CT1_UNC.dcm",
+        "pydicom/CT_small.dcm",
+        "nema-wg04/MR1_UNC.dcm",
+    ]
+    .iter()
+    .map(|f| fixtures().join(f).to_string_lossy().into_owned())
+    .collect();
+    let mut args = vec!["send", "--called-aet", "SANSFILM", "127.0.0.1", &port];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = sansfilm(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    let received = dir.path().join("received");
+    let _scp = DcmtkStoreScp::start(&received, dest_port);
+    // A new CT order for patient 1CT1.
+    let orm = "MSH|^~\\&|RIS|CABINET|SANSFILM|CABINET|20261201080000||ORM^O01|PRE1|P|2.3.1\r\
+               PID|||1CT1^^^CABINET||CompressedSamples^CT1||19700101|M\r\
+               ORC|NW|ACC900|ACC900||SC||^^^20261201093000\r\
+               OBR|1|ACC900|ACC900|CT^Scanner^LOCAL||||||||||||||ACC900|RP900|SPS900|CT01|||CT|||^^^20261201093000\r";
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.hl7_port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    s.write_all(&[&[0x0b][..], orm.as_bytes(), &[0x1c, 0x0d]].concat())
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("MSA|AA|PRE1"));
+    // The two CT studies arrive; the MR study (another patient) does not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while files_in(&received).len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let got = files_in(&received);
+    assert_eq!(got.len(), 2, "{}", server.log_text());
+    for f in &got {
+        let obj = dicom_object::open_file(f).unwrap();
+        assert_eq!(text(&obj, tags::PATIENT_ID), "1CT1");
+    }
+    let log = server.log_text();
+    assert!(log.contains("prefetch of priors"), "{log}");
+}

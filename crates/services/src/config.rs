@@ -74,6 +74,8 @@ pub struct Config {
     pub compression: crate::compression::CompressionConfig,
     /// Query/Retrieve answers.
     pub query: crate::qr_find::QueryConfig,
+    /// Priors sent to a workstation when an exam is ordered.
+    pub prefetch: crate::prefetch::PrefetchConfig,
 }
 
 impl Default for Config {
@@ -91,6 +93,7 @@ impl Default for Config {
             serve: ServeConfig::default(),
             compression: crate::compression::CompressionConfig::default(),
             query: crate::qr_find::QueryConfig::default(),
+            prefetch: crate::prefetch::PrefetchConfig::default(),
         }
     }
 }
@@ -208,6 +211,17 @@ impl Config {
         }
         if let Err(e) = self.compression.policy().target() {
             return Err(ConfigError::Invalid(e.to_string()));
+        }
+        if self.prefetch.enabled
+            && !self
+                .dicom
+                .destinations
+                .contains_key(&self.prefetch.destination)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "prefetch.destination {:?} is not in [dicom.destinations]",
+                self.prefetch.destination
+            )));
         }
         if self.dicom.max_associations == 0 {
             return Err(ConfigError::Invalid(

@@ -15,6 +15,8 @@
 //!   worklist store, shaped per device.
 //! - [`qr_find`]: [`QrFind`], Query/Retrieve C-FIND (Patient Root, Study
 //!   Root) over the archive's query API.
+//! - [`prefetch`]: priors sent to the reading workstation when the RIS
+//!   orders an exam.
 //! - [`qr_move`]: [`QrMove`], Query/Retrieve C-MOVE over the archive.
 //! - [`audit`]: what the services write to the audit trail, and forwarding
 //!   it to an audit repository.
@@ -45,6 +47,7 @@ pub mod audit;
 pub mod compression;
 pub mod config;
 pub mod logging;
+pub mod prefetch;
 pub mod qr_find;
 pub mod qr_move;
 pub mod repeated;

@@ -105,7 +105,35 @@ pub async fn run_hl7(
     audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
-    let hook = audit.map(crate::audit::hl7_hook);
+    run_hl7_with(listener, config, worklist, audit, None, shutdown).await
+}
+
+/// [`run_hl7`], and with a `prefetcher`, each new order sends the patient's
+/// priors to the reading workstation (after the ACK, in the background).
+pub async fn run_hl7_with(
+    listener: TcpListener,
+    config: Arc<Config>,
+    worklist: Arc<WorklistStore>,
+    audit: Option<AuditLog>,
+    prefetcher: Option<crate::prefetch::Prefetcher>,
+    shutdown: impl Future,
+) -> std::io::Result<()> {
+    let audit_hook = audit.map(crate::audit::hl7_hook);
+    let hook: Option<sansfilm_hl7::server::OnProcessed> = match (audit_hook, prefetcher) {
+        (None, None) => None,
+        (audit_hook, prefetcher) => {
+            let runtime = tokio::runtime::Handle::current();
+            Some(Arc::new(move |done: &sansfilm_hl7::Processed, peer| {
+                if let Some(h) = &audit_hook {
+                    h(done, peer);
+                }
+                if let Some(p) = &prefetcher {
+                    let _entered = runtime.enter();
+                    p.on_processed(done);
+                }
+            }))
+        }
+    };
     sansfilm_hl7::server::run(
         listener,
         Arc::new(config.hl7.clone()),
@@ -144,11 +172,13 @@ pub async fn run_everything(
         audit.clone(),
         stop.clone(),
     ));
-    let hl7_task = tokio::spawn(run_hl7(
+    let prefetcher = crate::prefetch::Prefetcher::new(archive.clone(), &config, audit.clone());
+    let hl7_task = tokio::spawn(run_hl7_with(
         hl7,
         config.clone(),
         worklist.clone(),
         audit.clone(),
+        prefetcher,
         stop.clone().cancelled_owned(),
     ));
     let dicom_task = tokio::spawn(run_all_dicom(
