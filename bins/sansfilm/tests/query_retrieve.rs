@@ -929,6 +929,15 @@ fn an_order_from_the_ris_sends_the_patients_priors_to_the_workstation() {
         let obj = dicom_object::open_file(f).unwrap();
         assert_eq!(text(&obj, tags::PATIENT_ID), "1CT1");
     }
+    // The server logs once the sub-operations are answered, which may be
+    // just after the files are written.
+    while !server.log_text().contains("prefetch of priors") && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let log = server.log_text();
-    assert!(log.contains("prefetch of priors"), "{log}");
+    assert!(
+        log.contains("prefetch of priors") && log.contains("sent=2"),
+        "{log}"
+    );
 }
