@@ -346,7 +346,7 @@ pub fn name_key(name: &str) -> String {
 }
 
 /// A wildcard pattern as an SQL `LIKE` pattern (`\` escapes), for an index
-/// to narrow its candidates before [`matches`] decides.
+/// to narrow its candidates before [`matches()`] decides.
 pub fn like_pattern(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 4);
     for c in pattern.chars() {
