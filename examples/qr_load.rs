@@ -9,7 +9,7 @@
 //!
 //! ```sh
 //! cargo build --release -p sansfilm
-//! cargo run --release -p sansfilm-benches --example qr_load
+//! cargo run --release -p sansfilm-benches --example qr_load [INSTANCES...]
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -96,87 +96,83 @@ fn main() {
         "build it first: cargo build --release -p sansfilm"
     );
     let work = tempfile::tempdir().unwrap();
-    let queries: [(&str, &[&str]); 5] = [
-        (
-            "patient id",
-            &[
-                "-S",
-                "-k",
-                "QueryRetrieveLevel=STUDY",
-                "-k",
-                "PatientID=PAT0000123",
-                "-k",
-                "StudyInstanceUID",
-                "-k",
-                "ModalitiesInStudy",
-                "-k",
-                "NumberOfStudyRelatedInstances",
-            ],
-        ),
-        (
-            "name*",
-            &[
-                "-S",
-                "-k",
-                "QueryRetrieveLevel=STUDY",
-                "-k",
-                "PatientName=NOM123^*",
-                "-k",
-                "StudyInstanceUID",
-                "-k",
-                "StudyDate",
-            ],
-        ),
-        (
-            "date day",
-            &[
-                "-S",
-                "-k",
-                "QueryRetrieveLevel=STUDY",
-                "-k",
-                "StudyDate=20200305",
-                "-k",
-                "PatientName",
-                "-k",
-                "StudyInstanceUID",
-            ],
-        ),
-        (
-            "date week",
-            &[
-                "-S",
-                "-k",
-                "QueryRetrieveLevel=STUDY",
-                "-k",
-                "StudyDate=20200301-20200307",
-                "-k",
-                "PatientName",
-                "-k",
-                "ModalitiesInStudy",
-            ],
-        ),
-        (
-            "series",
-            &[
-                "-S",
-                "-k",
-                "QueryRetrieveLevel=SERIES",
-                "-k",
-                "StudyInstanceUID=1.2.826.0.1.3680043.10.543.1.77",
-                "-k",
-                "SeriesInstanceUID",
-                "-k",
-                "Modality",
-                "-k",
-                "NumberOfSeriesRelatedInstances",
-            ],
-        ),
-    ];
     println!(
         "{:>9} {:>11} {:>8} {:>12} {:>12}",
         "instances", "query", "answers", "findscu ms", "server ms"
     );
-    for n in [10_000usize, 100_000] {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 100_000]
+    } else {
+        sizes
+    };
+    for n in sizes {
+        // Queries about one study in the middle of the archive.
+        let probe = record(n / 2);
+        let (p, st) = (&probe.summary.patient, &probe.summary.study);
+        let date = &st.study_date;
+        let month = format!("{0}01-{0}28", &date[..6]);
+        let owned: Vec<(&str, Vec<String>)> = vec![
+            (
+                "patient id",
+                vec![
+                    format!("PatientID={}", p.patient_id),
+                    "StudyInstanceUID".into(),
+                    "ModalitiesInStudy".into(),
+                    "NumberOfStudyRelatedInstances".into(),
+                ],
+            ),
+            (
+                "name*",
+                vec![
+                    format!("PatientName={}*", p.name.split('^').next().unwrap_or("")),
+                    "StudyInstanceUID".into(),
+                    "StudyDate".into(),
+                ],
+            ),
+            (
+                "date day",
+                vec![
+                    format!("StudyDate={date}"),
+                    "PatientName".into(),
+                    "StudyInstanceUID".into(),
+                ],
+            ),
+            (
+                "date month",
+                vec![
+                    format!("StudyDate={month}"),
+                    "PatientName".into(),
+                    "ModalitiesInStudy".into(),
+                ],
+            ),
+            (
+                "series",
+                vec![
+                    "QueryRetrieveLevel=SERIES".into(),
+                    format!("StudyInstanceUID={}", st.study_uid),
+                    "SeriesInstanceUID".into(),
+                    "Modality".into(),
+                    "NumberOfSeriesRelatedInstances".into(),
+                ],
+            ),
+        ];
+        let queries: Vec<(&str, Vec<String>)> = owned
+            .into_iter()
+            .map(|(name, keys)| {
+                let mut args = vec!["-S".to_string()];
+                if !keys[0].starts_with("QueryRetrieveLevel") {
+                    args.extend(["-k".into(), "QueryRetrieveLevel=STUDY".into()]);
+                }
+                for k in keys {
+                    args.extend(["-k".into(), k]);
+                }
+                (name, args)
+            })
+            .collect();
         let data = work.path().join(format!("data{n}"));
         let started = Instant::now();
         fill(&data, n);
@@ -206,11 +202,14 @@ fn main() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let line = BufReader::new(child.stdout.take().unwrap())
-            .lines()
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = stdout
+            .by_ref()
             .map_while(Result::ok)
             .find(|l| l.contains("listening on"))
             .unwrap();
+        // Keep reading: the server prints more, and a closed pipe stops it.
+        std::thread::spawn(move || for _ in stdout {});
         let port = line
             .split("listening on ")
             .nth(1)
@@ -242,14 +241,16 @@ fn main() {
                 let start = Instant::now();
                 let out = Command::new("findscu")
                     .args(["-v", "-aec", "SANSFILM", "-aet", "BENCH"])
-                    .args(*args)
+                    .args(args)
                     .args(["127.0.0.1", &port])
                     .output()
                     .expect("findscu (DCMTK)");
                 times.push(start.elapsed().as_secs_f64() * 1000.0);
-                answers = String::from_utf8_lossy(&out.stderr)
-                    .matches("(Pending)")
-                    .count();
+                let text = String::from_utf8_lossy(&out.stderr);
+                answers = text.matches("(Pending)").count();
+                if !text.contains("Final Find Response (Success)") {
+                    eprintln!("{name}: {}", &text[text.len().saturating_sub(400)..]);
+                }
                 if let Ok(ms) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
                     server.push(ms as f64);
                 }
