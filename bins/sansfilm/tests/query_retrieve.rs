@@ -805,6 +805,15 @@ fn pynetdicom_gets_and_moves_a_study() {
     for f in files_in(&got) {
         sansfilm_benches::compare::same_dataset(&mr, &f).unwrap();
     }
+    // A requester that aborts its association in the middle of a C-GET:
+    // the server ends that association and keeps serving.
+    let out = run(&[
+        "get-abort",
+        dir.path().join("pyabort").to_str().unwrap(),
+        "QueryRetrieveLevel=STUDY",
+        &format!("StudyInstanceUID={study}"),
+    ]);
+    assert!(out.contains("RECEIVED|1"), "{out}");
     let moved = dir.path().join("pymove");
     let out = run(&[
         "move",
@@ -821,6 +830,7 @@ fn pynetdicom_gets_and_moves_a_study() {
     for f in files_in(&moved) {
         sansfilm_benches::compare::same_dataset(&mr, &f).unwrap();
     }
+    assert!(server.log_text().contains("aborted"), "{}", server.log_text());
 }
 
 #[test]

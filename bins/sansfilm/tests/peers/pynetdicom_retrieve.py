@@ -1,8 +1,9 @@
 """Query/Retrieve C-GET and C-MOVE with pynetdicom, as a real outside peer.
 
-Usage: pynetdicom_retrieve.py HOST PORT CALLED_AET get|move OUT_DIR [DEST_AET DEST_PORT] KEY=VALUE...
+Usage: pynetdicom_retrieve.py HOST PORT CALLED_AET get|get-abort|move OUT_DIR [DEST_AET DEST_PORT] KEY=VALUE...
 get: Study Root C-GET, instances received on the association (SCP role
 for every storage class pynetdicom knows, uncompressed syntaxes).
+get-abort: the same, but the association is aborted on the first instance.
 move: Study Root C-MOVE to DEST_AET, served by a pynetdicom storage SCP on
 DEST_PORT. Received instances are written to OUT_DIR as SOP_UID.dcm.
 Prints "STATUS|<hex>" for the final response and "RECEIVED|<n>".
@@ -27,6 +28,10 @@ received = []
 
 
 def on_store(event):
+    if mode == "get-abort":
+        received.append("aborted")
+        event.assoc.abort()
+        return 0xA700
     ds = event.dataset
     ds.file_meta = event.file_meta
     ds.save_as(os.path.join(out, f"{ds.SOPInstanceUID}.dcm"), enforce_file_format=True)
@@ -38,8 +43,12 @@ identifier = Dataset()
 for key, value in (a.split("=", 1) for a in rest):
     setattr(identifier, key, value)
 
-if mode == "get":
+if mode in ("get", "get-abort"):
     ae = AE(ae_title="PYGET")
+    if mode == "get-abort":
+        # After its own abort, pynetdicom would wait for the C-GET's end.
+        ae.dimse_timeout = 2
+        ae.network_timeout = 2
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
     roles = []
     for cx in StoragePresentationContexts[:120]:
@@ -64,9 +73,10 @@ if not assoc.is_established:
     sys.exit(1)
 last = None
 for status, _ in responses:
-    if status is not None:
+    if status is not None and "Status" in status:
         last = status.Status
-assoc.release()
+if assoc.is_established:
+    assoc.release()
 if mode == "move":
     server.shutdown()
 print(f"STATUS|{last:04X}" if last is not None else "STATUS|none")
