@@ -830,7 +830,11 @@ fn pynetdicom_gets_and_moves_a_study() {
     for f in files_in(&moved) {
         sansfilm_benches::compare::same_dataset(&mr, &f).unwrap();
     }
-    assert!(server.log_text().contains("aborted"), "{}", server.log_text());
+    assert!(
+        server.log_text().contains("aborted"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
