@@ -1,12 +1,19 @@
-//! DICOM network services for the sansfilm archive: C-ECHO and C-STORE, as a
-//! server (SCP) and a client (SCU), over dicom-ul and tokio.
+//! DICOM network services for the sansfilm archive over dicom-ul and tokio:
+//! C-ECHO, C-STORE, C-FIND (worklist and Query/Retrieve), C-MOVE and C-GET
+//! as a server (SCP), and C-ECHO, C-STORE, C-FIND and C-MOVE as a client.
 //!
 //! - [`server`]: [`run`] serves associations on a bound listener until a
-//!   shutdown future completes: association limit, TCP_NODELAY, ARTIM and idle
-//!   timeouts, calling-AE access control, graceful drain.
+//!   shutdown future completes: connections wait at a gate until their
+//!   A-ASSOCIATE-RQ, association limits (allow-listed AEs have their own),
+//!   TCP_NODELAY, ARTIM and idle timeouts, calling-AE access control and
+//!   per-AE permissions, graceful drain.
 //! - [`service`]: the traits a server calls: [`StoreService`] and
-//!   [`StoreSink`]. The archive implements them; this crate knows nothing of
-//!   storage.
+//!   [`StoreSink`], [`FindService`] (routed by query model),
+//!   [`RetrieveService`] (C-MOVE and C-GET). The archive implements them;
+//!   this crate knows nothing of storage. Inside, one file per service:
+//!   C-FIND, C-MOVE (sub-operations over associations of our own) and C-GET
+//!   (sub-operations on the requester's association, role selection).
+//! - [`socket`]: TCP options; connection gating comes from `sansfilm-net`.
 //! - [`options`]: [`ServerOptions`] and [`AccessPolicy`], deserialisable from
 //!   the configuration file.
 //! - [`command`] and [`status`]: DIMSE command sets and status codes.
