@@ -17,7 +17,6 @@ use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
 use dicom_ul::association::Association;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::association::{Connection, pdu_name};
 use crate::client::FileToSend;
@@ -42,6 +41,63 @@ enum SubOp {
     Failed(String),
     /// The requester sent C-CANCEL while this one was under way.
     SentThenCancelled,
+}
+
+/// An instance ready to be sent: its presentation context, UIDs and data
+/// set bytes in that context's syntax.
+struct Prepared {
+    pc_id: u8,
+    sop_class_uid: String,
+    sop_instance_uid: String,
+    data: Vec<u8>,
+}
+
+/// Reads a stored instance for a context the requester accepted: its bytes
+/// as stored when their syntax was accepted, decoded to a native syntax
+/// otherwise. Blocking (file reads, decoding).
+fn prepare(
+    path: &std::path::Path,
+    contexts: &[(u8, String, String)],
+    transcoder: Option<std::sync::Arc<dyn crate::client::Transcoder>>,
+    caller: &str,
+) -> std::result::Result<Prepared, String> {
+    let file = FileToSend::inspect(path).map_err(|e| e.to_string())?;
+    let accepted = |ts: &str| {
+        contexts
+            .iter()
+            .find(|(_, class, syntax)| *class == file.sop_class_uid && syntax == ts)
+            .map(|(id, _, _)| *id)
+    };
+    let (pc_id, data) = if let Some(pc_id) = accepted(&file.transfer_syntax) {
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(&file.path).map_err(|e| e.to_string())?;
+        f.seek(std::io::SeekFrom::Start(file.dataset_offset))
+            .map_err(|e| e.to_string())?;
+        let mut data = Vec::with_capacity(file.dataset_len as usize);
+        f.read_to_end(&mut data).map_err(|e| e.to_string())?;
+        (pc_id, data)
+    } else {
+        let (pc_id, ts) = NATIVE
+            .iter()
+            .find_map(|ts| accepted(ts).map(|id| (id, *ts)))
+            .ok_or_else(|| {
+                format!(
+                    "{} in {} was not accepted by {caller} (no presentation context)",
+                    file.sop_class_uid, file.transfer_syntax
+                )
+            })?;
+        let transcoder = transcoder.ok_or("stored syntax not accepted")?;
+        let bytes = transcoder
+            .native(&file.path, ts)
+            .map_err(|e| format!("cannot be decoded: {e}"))?;
+        (pc_id, bytes)
+    };
+    Ok(Prepared {
+        pc_id,
+        sop_class_uid: file.sop_class_uid,
+        sop_instance_uid: file.sop_instance_uid,
+        data,
+    })
 }
 
 impl Connection {
@@ -93,12 +149,43 @@ impl Connection {
         let (mut sent, mut lost) = (vec![], vec![]);
         let mut cancelled = false;
         let mut message_id: u16 = 0;
-        for item in items {
+        // The next instance is read (or decoded) on a blocking thread while
+        // this one is sent: decoding is most of the work when the requester
+        // takes only native syntaxes, and the machine has more than one core.
+        let contexts: Vec<(u8, String, String)> = self
+            .assoc
+            .presentation_contexts()
+            .iter()
+            .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
+            .map(|pc| {
+                (
+                    pc.id,
+                    pc.abstract_syntax.trim_end_matches(['\0', ' ']).to_string(),
+                    pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string(),
+                )
+            })
+            .collect();
+        let transcoder = service.transcoder();
+        let start_preparing = |item: &RetrieveItem| {
+            let (path, contexts, transcoder) =
+                (item.path.clone(), contexts.clone(), transcoder.clone());
+            let caller = ctx.calling_ae.clone();
+            tokio::task::spawn_blocking(move || prepare(&path, &contexts, transcoder, &caller))
+        };
+        let mut next = items.first().map(start_preparing);
+        for (i, item) in items.iter().enumerate() {
+            let prepared = match next.take() {
+                Some(task) => task.await.unwrap_or_else(|e| Err(e.to_string())),
+                None => Err("not prepared".to_string()),
+            };
+            next = items.get(i + 1).map(start_preparing);
             message_id = message_id.wrapping_add(1).max(1);
-            match self
-                .store_on_association(&item, message_id, &ctx, &service)
-                .await?
-            {
+            let outcome = match prepared {
+                Ok(ready) => self.send_prepared(ready, message_id).await?,
+                Err(why) => SubOp::Failed(why),
+            };
+            let item = item.clone();
+            match outcome {
                 SubOp::Sent => sent.push(item),
                 SubOp::SentThenCancelled => {
                     sent.push(item);
@@ -172,60 +259,16 @@ impl Connection {
         self.send_dataset(pc_id, data).await
     }
 
-    /// One C-STORE sub-operation on this association. `Err` only when the
-    /// association itself is lost.
-    async fn store_on_association(
-        &mut self,
-        item: &RetrieveItem,
-        message_id: u16,
-        ctx: &RetrieveContext,
-        service: &std::sync::Arc<dyn crate::service::RetrieveService>,
-    ) -> Result<SubOp> {
-        let path = item.path.clone();
-        let file = match tokio::task::spawn_blocking(move || FileToSend::inspect(&path)).await {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => return Ok(SubOp::Failed(e.to_string())),
-            Err(e) => return Ok(SubOp::Failed(e.to_string())),
-        };
-        let accepted = |ts: &str| {
-            self.assoc
-                .presentation_contexts()
-                .iter()
-                .find(|pc| {
-                    pc.reason == PresentationContextResultReason::Acceptance
-                        && pc.abstract_syntax.trim_end_matches(['\0', ' ']) == file.sop_class_uid
-                        && pc.transfer_syntax.trim_end_matches(['\0', ' ']) == ts
-                })
-                .map(|pc| pc.id)
-        };
-        let (pc_id, data) = if let Some(pc_id) = accepted(&file.transfer_syntax) {
-            let mut f = tokio::fs::File::open(&file.path).await?;
-            f.seek(std::io::SeekFrom::Start(file.dataset_offset))
-                .await?;
-            let mut data = Vec::with_capacity(file.dataset_len as usize);
-            f.read_to_end(&mut data).await?;
-            (pc_id, data)
-        } else {
-            let Some((pc_id, ts)) = NATIVE
-                .iter()
-                .find_map(|ts| accepted(ts).map(|id| (id, *ts)))
-            else {
-                return Ok(SubOp::Failed(format!(
-                    "{} in {} was not accepted by {} (no presentation context)",
-                    file.sop_class_uid, file.transfer_syntax, ctx.calling_ae
-                )));
-            };
-            let Some(transcoder) = service.transcoder() else {
-                return Ok(SubOp::Failed("stored syntax not accepted".into()));
-            };
-            let path = file.path.clone();
-            match tokio::task::spawn_blocking(move || transcoder.native(&path, ts)).await {
-                Ok(Ok(bytes)) => (pc_id, bytes),
-                Ok(Err(e)) => return Ok(SubOp::Failed(format!("cannot be decoded: {e}"))),
-                Err(e) => return Ok(SubOp::Failed(e.to_string())),
-            }
-        };
-        let mut rq = Command::store_rq(message_id, &file.sop_class_uid, &file.sop_instance_uid);
+    /// One C-STORE sub-operation on this association, of an instance
+    /// already read or decoded. `Err` only when the association is lost.
+    async fn send_prepared(&mut self, ready: Prepared, message_id: u16) -> Result<SubOp> {
+        let Prepared {
+            pc_id,
+            sop_class_uid,
+            sop_instance_uid,
+            data,
+        } = ready;
+        let mut rq = Command::store_rq(message_id, &sop_class_uid, &sop_instance_uid);
         rq.priority = 0;
         self.send_command(pc_id, &rq).await?;
         let max = match self.assoc.requestor_max_pdu_length() {
