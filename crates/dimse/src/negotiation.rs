@@ -5,7 +5,8 @@
 //! crate. So the A-ASSOCIATE-RQ is peeked from the socket (not consumed), each
 //! proposed abstract syntax is classified by dictionary look-up, and the options
 //! for this one association list exactly the accepted ones. dicom-ul then reads
-//! the same request and negotiates as usual.
+//! the same request and negotiates as usual, with `ArchiveNegotiation` for
+//! SCU/SCP role selection and extended negotiation.
 
 use std::time::Duration;
 
@@ -88,8 +89,60 @@ pub fn accepted_abstract_syntaxes(
     out
 }
 
+/// Negotiation beyond presentation contexts. SCU/SCP role selection: a
+/// C-GET requester proposes its storage contexts
+/// with the SCP role for itself (the archive sends C-STOREs back on them);
+/// whatever roles it asks for a storage class (the SCP role alone, as
+/// DCMTK's getscu does, or both, as some workstations do) are granted.
+/// Requesters that send no role item get the default roles, and their
+/// storage contexts are used for C-GET all the same.
+pub(crate) struct ArchiveNegotiation;
+
+impl dicom_ul::association::server::Negotiation for ArchiveNegotiation {
+    /// Query/Retrieve extended negotiation (PS3.4 C.5.1.1, C.5.2.1): the
+    /// archive matches keys of every level whatever was negotiated, so
+    /// relational queries and retrieval (first byte) are granted when asked;
+    /// combined date-time, fuzzy semantic and time zone matching and the
+    /// rest are declined (0), being either not done or done always.
+    fn extended_negotiation(&self, sop_class_uid: &str, input: &[u8]) -> Option<Vec<u8>> {
+        let uid = sansfilm_dicom::syntax::trim_uid(sop_class_uid);
+        let qr = [
+            dicom_dictionary_std::uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+            dicom_dictionary_std::uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND,
+            dicom_dictionary_std::uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE,
+            dicom_dictionary_std::uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_MOVE,
+            dicom_dictionary_std::uids::PATIENT_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+            dicom_dictionary_std::uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET,
+        ];
+        if !qr.contains(&uid) || input.is_empty() {
+            return None;
+        }
+        let mut out = vec![0u8; input.len().min(6)];
+        out[0] = u8::from(input[0] == 1);
+        Some(out)
+    }
+
+    fn negotiate_roles(
+        &self,
+        sop_class_uid: &str,
+        scu_role: bool,
+        scp_role: bool,
+    ) -> Option<dicom_ul::pdu::RequestorRoles> {
+        let uid = sansfilm_dicom::syntax::trim_uid(sop_class_uid);
+        (sansfilm_dicom::syntax::is_storage_sop_class(uid)
+            || sansfilm_dicom::syntax::is_unknown_sop_class(uid))
+        .then_some(dicom_ul::pdu::RequestorRoles {
+            scu: scu_role,
+            scp: scp_role,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::ArchiveNegotiation;
+    use dicom_ul::association::server::Negotiation;
+
     #[test]
     fn every_storage_syntax_is_negotiable() {
         let missing: Vec<_> = sansfilm_dicom::syntax::STORAGE_TRANSFER_SYNTAXES
@@ -100,5 +153,23 @@ mod tests {
             missing.is_empty(),
             "not negotiable by dicom-ul: {missing:?}"
         );
+    }
+
+    #[test]
+    fn relational_queries_are_granted_and_the_rest_declined() {
+        let n = ArchiveNegotiation;
+        let study_find =
+            dicom_dictionary_std::uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND;
+        assert_eq!(
+            n.extended_negotiation(study_find, &[1, 1, 1]),
+            Some(vec![1, 0, 0])
+        );
+        assert_eq!(n.extended_negotiation(study_find, &[0]), Some(vec![0]));
+        let mwl = dicom_dictionary_std::uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND;
+        assert_eq!(n.extended_negotiation(mwl, &[1]), None);
+        let ct = "1.2.840.10008.5.1.4.1.1.2";
+        let roles = n.negotiate_roles(ct, false, true).unwrap();
+        assert!(!roles.scu && roles.scp);
+        assert!(n.negotiate_roles(study_find, true, true).is_none());
     }
 }
