@@ -404,17 +404,7 @@ impl Connection {
                 status::NOT_AUTHORIZED,
                 format!("{name} is not permitted to {calling}"),
             );
-            return if command.has_dataset {
-                self.state = State::Data {
-                    pc_id,
-                    command,
-                    op: DataOp::Discard(failure),
-                };
-                Ok(())
-            } else {
-                let rsp = command.response(failure.status, Some(failure.comment));
-                self.send_command(pc_id, &rsp).await
-            };
+            return self.refuse(pc_id, command, failure).await;
         }
         match command.field {
             field::C_ECHO_RQ => {
@@ -482,18 +472,24 @@ impl Connection {
                         command.field
                     ),
                 );
-                if command.has_dataset {
-                    self.state = State::Data {
-                        pc_id,
-                        command,
-                        op: DataOp::Discard(failure),
-                    };
-                    Ok(())
-                } else {
-                    let rsp = command.response(failure.status, Some(failure.comment));
-                    self.send_command(pc_id, &rsp).await
-                }
+                self.refuse(pc_id, command, failure).await
             }
+        }
+    }
+
+    /// Answers a request with a failure: at once when it carries no data
+    /// set, after reading (and dropping) its data set otherwise.
+    async fn refuse(&mut self, pc_id: u8, command: Command, failure: Failure) -> Result<()> {
+        if command.has_dataset {
+            self.state = State::Data {
+                pc_id,
+                command,
+                op: DataOp::Discard(failure),
+            };
+            Ok(())
+        } else {
+            let rsp = command.response(failure.status, Some(failure.comment));
+            self.send_command(pc_id, &rsp).await
         }
     }
 

@@ -184,7 +184,7 @@ pub trait Transcoder: Send + Sync {
 
 /// The native syntaxes offered beside a stored compressed one, in order of
 /// preference.
-const NATIVE_FALLBACK: [&str; 2] = [
+pub(crate) const NATIVE_FALLBACK: [&str; 2] = [
     dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN,
     dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN,
 ];

@@ -10,30 +10,15 @@
 
 use std::time::Instant;
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::{tags, uids};
-use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
 use dicom_ul::association::Association;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
 
 use crate::association::{Connection, pdu_name};
-use crate::client::FileToSend;
+use crate::client::{FileToSend, NATIVE_FALLBACK as NATIVE};
 use crate::command::{Command, SubOperations, field};
-use crate::find_scp::read_identifier;
-use crate::service::{Failure, RetrieveContext, RetrieveItem};
+use crate::retrieve::{Ended, clamp};
+use crate::service::RetrieveItem;
 use crate::{Error, Result, status};
-
-/// Native syntaxes an instance may be decoded to, in order of preference.
-const NATIVE: [&str; 2] = [
-    uids::EXPLICIT_VR_LITTLE_ENDIAN,
-    uids::IMPLICIT_VR_LITTLE_ENDIAN,
-];
-
-fn clamp(n: usize) -> u16 {
-    u16::try_from(n).unwrap_or(u16::MAX)
-}
 
 /// How one sub-operation ended.
 enum SubOp {
@@ -115,35 +100,13 @@ impl Connection {
             .retrieve
             .clone()
             .expect("checked when the command came");
-        let ctx = RetrieveContext {
-            calling_ae: self.assoc.peer_ae_title().trim().to_string(),
-            called_ae: self.assoc.called_ae_title().trim().to_string(),
-            peer: Some(self.peer),
-            sop_class_uid: command.affected_sop_class_uid.clone(),
-            destination: self.assoc.peer_ae_title().trim().to_string(),
-        };
-        let identifier = match read_identifier(&identifier, &ts) {
-            Ok(obj) => obj,
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, "C-GET identifier unreadable: {e}");
-                let rsp = command.response(
-                    status::CANNOT_UNDERSTAND,
-                    Some(format!("cannot read the identifier: {e}")),
-                );
-                return self.send_command(pc_id, &rsp).await;
-            }
-        };
-        let (svc, ctx2) = (service.clone(), ctx.clone());
-        let planned = tokio::task::spawn_blocking(move || svc.instances(&ctx2, &identifier))
-            .await
-            .unwrap_or_else(|e| Err(Failure::processing(format!("internal error: {e}"))));
-        let items = match planned {
-            Ok(items) => items,
-            Err(f) => {
-                tracing::warn!(peer = %self.peer, calling_ae = %ctx.calling_ae, "C-GET refused: {f}");
-                let rsp = command.response(f.status, Some(f.comment));
-                return self.send_command(pc_id, &rsp).await;
-            }
+        let requester = self.assoc.peer_ae_title().trim().to_string();
+        let ctx = self.retrieve_context(&command, &requester);
+        let Some(items) = self
+            .plan_retrieve(pc_id, &command, &identifier, &ts, &ctx, &service, "C-GET")
+            .await?
+        else {
+            return Ok(());
         };
         let total = items.len();
         let (mut sent, mut lost) = (vec![], vec![]);
@@ -204,13 +167,7 @@ impl Connection {
                 warning: 0,
             };
             if cancelled {
-                let mut rsp = command.response(status::CANCEL, None);
-                rsp.sub_operations = Some(counts);
-                tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sent = sent.len(),
-                    "C-GET cancelled");
-                let (svc, ctx3, s, l) = (service.clone(), ctx.clone(), sent.clone(), lost.clone());
-                let _ = tokio::task::spawn_blocking(move || svc.moved(&ctx3, &s, &l)).await;
-                return self.send_command(pc_id, &rsp).await;
+                break;
             }
             if counts.remaining > 0 {
                 let mut rsp = command.response(status::PENDING, None);
@@ -218,45 +175,17 @@ impl Connection {
                 self.send_command(pc_id, &rsp).await?;
             }
         }
-        let (svc, ctx3, s, l) = (service.clone(), ctx.clone(), sent.clone(), lost.clone());
-        let _ = tokio::task::spawn_blocking(move || svc.moved(&ctx3, &s, &l)).await;
-        let final_status = if lost.is_empty() {
-            status::SUCCESS
-        } else if sent.is_empty() {
-            status::UNABLE_TO_PERFORM_SUBOPERATIONS
-        } else {
-            status::SUBOPERATIONS_WITH_FAILURES
+        let remaining = total - sent.len() - lost.len();
+        let ended = Ended {
+            sent,
+            lost,
+            remaining,
+            cancelled,
         };
-        tracing::info!(peer = %self.peer, calling_ae = %ctx.calling_ae, sent = sent.len(),
-            failed = lost.len(), ms = started.elapsed().as_millis() as u64,
-            status = format_args!("{final_status:04X}"), "C-GET");
-        let mut rsp = command.response(
-            final_status,
-            (!lost.is_empty()).then(|| format!("{} of {total} instances not sent", lost.len())),
-        );
-        rsp.sub_operations = Some(SubOperations {
-            remaining: 0,
-            completed: clamp(sent.len()),
-            failed: clamp(lost.len()),
-            warning: 0,
-        });
-        if lost.is_empty() {
-            return self.send_command(pc_id, &rsp).await;
-        }
-        let list: Vec<&str> = lost.iter().map(|i| i.sop_instance_uid.as_str()).collect();
-        let failed_list = InMemDicomObject::from_element_iter([DataElement::new(
-            tags::FAILED_SOP_INSTANCE_UID_LIST,
-            VR::UI,
-            PrimitiveValue::from(list.join("\\")),
-        )]);
-        let implicit = entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
-        let syntax = TransferSyntaxRegistry.get(&ts).unwrap_or(&implicit);
-        let mut data = vec![];
-        failed_list
-            .write_dataset_with_ts(&mut data, syntax)
-            .map_err(|e| Error::Command(format!("cannot encode the failed list: {e}")))?;
-        self.send_command(pc_id, &rsp.with_dataset()).await?;
-        self.send_dataset(pc_id, data).await
+        self.finish_retrieve(
+            pc_id, &command, &ts, &ctx, &service, ended, started, "C-GET",
+        )
+        .await
     }
 
     /// One C-STORE sub-operation on this association, of an instance

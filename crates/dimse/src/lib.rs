@@ -50,6 +50,7 @@ mod get_scp;
 mod move_scp;
 pub mod negotiation;
 pub mod options;
+mod retrieve;
 pub mod server;
 pub mod service;
 pub mod socket;
