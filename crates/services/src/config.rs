@@ -237,6 +237,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn prefetch_to_an_unknown_destination_is_a_configuration_error() {
+        let e = Config::from_toml("[prefetch]\nenabled = true\ndestination = \"WS9\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not in [dicom.destinations]"), "{e}");
+        let c = Config::from_toml(
+            "[prefetch]\nenabled = true\ndestination = \"WS9\"\n\
+             [dicom.destinations.WS9]\nhost = \"10.0.0.9\"\nport = 104",
+        )
+        .unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn empty_file_is_the_default() {
         assert_eq!(Config::from_toml("").unwrap(), Config::default());
     }
