@@ -103,6 +103,33 @@ pub enum Command {
         /// Server port.
         port: u16,
     },
+    /// Fetch a study from a DICOM archive (C-GET, Study Root): the archive
+    /// sends the instances back on the same connection, no address of ours
+    /// to configure. Each instance is written to OUT/SOP_INSTANCE_UID.dcm,
+    /// on disk before the archive is told it arrived. Exit 1 when any
+    /// instance did not come.
+    Get {
+        /// Our (calling) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM-SCU")]
+        aet: String,
+        /// The server's (called) AE title.
+        #[arg(long, value_name = "TITLE", default_value = "SANSFILM")]
+        called_aet: String,
+        /// Study Instance UID of the study to fetch.
+        #[arg(long, value_name = "UID")]
+        study: String,
+        /// Directory the instances are written to (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: std::path::PathBuf,
+        /// Accept only uncompressed syntaxes (the archive decodes for us);
+        /// by default compressed instances come as the archive keeps them.
+        #[arg(long)]
+        uncompressed: bool,
+        /// Server host name or address.
+        host: String,
+        /// Server port.
+        port: u16,
+    },
     /// Check a DICOM server with C-ECHO.
     Echo {
         /// Our (calling) AE title.

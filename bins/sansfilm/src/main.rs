@@ -13,6 +13,16 @@ use cli::{AuditCommand, Cli, Command, Hl7Command, WorklistCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // A verb's output piped into `head` ends quietly when the reader
+        // stops, as with other Unix tools (Rust ignores SIGPIPE, and
+        // println! then panics). The server keeps ignoring it.
+        // SAFETY: restoring a signal's default disposition at start-up,
+        // before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     sansfilm_services::logging::init();
     let result = match cli.command {
         Command::Serve {
@@ -64,6 +74,15 @@ fn main() -> ExitCode {
             host,
             port,
         } => qr_cmd::move_study(&aet, &called_aet, &study, &to, &host, port),
+        Command::Get {
+            aet,
+            called_aet,
+            study,
+            out,
+            uncompressed,
+            host,
+            port,
+        } => qr_cmd::get_study(&aet, &called_aet, &study, &out, uncompressed, &host, port),
         Command::Verify { common, repair } => common
             .load()
             .map_err(Into::into)

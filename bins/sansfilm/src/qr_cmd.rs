@@ -1,4 +1,5 @@
-//! `sansfilm find` and `sansfilm move`: Query/Retrieve as a client.
+//! `sansfilm find`, `sansfilm move` and `sansfilm get`: Query/Retrieve as a
+//! client.
 
 use std::process::ExitCode;
 
@@ -8,8 +9,8 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::{StandardDataDictionary, tags, uids};
 use dicom_object::InMemDicomObject;
 use sansfilm_dimse::client::ClientOptions;
-use sansfilm_dimse::client_query;
 use sansfilm_dimse::status;
+use sansfilm_dimse::{client_get, client_query};
 
 /// Keys returned when `find` is given none, per level.
 fn default_keys(level: &str) -> &'static [&'static str] {
@@ -179,4 +180,85 @@ pub async fn move_study(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `sansfilm get`: fetches a study with C-GET into `out`.
+#[tokio::main]
+pub async fn get_study(
+    aet: &str,
+    called: &str,
+    study: &str,
+    out: &std::path::Path,
+    uncompressed: bool,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<ExitCode> {
+    let address = format!("{host}:{port}");
+    let options = options(aet, called);
+    // The study's own classes first, when the archive says them (SOP
+    // Classes in Study); then those a practice commonly holds.
+    let mut classes: Vec<String> = vec![];
+    let id = identifier(
+        "STUDY",
+        &[
+            format!("StudyInstanceUID={study}"),
+            "SOPClassesInStudy".into(),
+        ],
+    )?;
+    let model = uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_FIND;
+    if let Ok((answers, _)) = client_query::find(&address, &options, model, &id).await {
+        for a in &answers {
+            if let Some(v) = a
+                .get(tags::SOP_CLASSES_IN_STUDY)
+                .and_then(|e| e.to_str().ok())
+            {
+                classes.extend(v.split('\\').map(|c| c.trim().to_string()));
+            }
+        }
+    }
+    for c in client_get::COMMON_STORAGE_CLASSES {
+        if !classes.iter().any(|k| k == c) {
+            classes.push(c.to_string());
+        }
+    }
+    classes.retain(|c| !c.is_empty());
+    let request = client_get::GetRequest {
+        model: uids::STUDY_ROOT_QUERY_RETRIEVE_INFORMATION_MODEL_GET.into(),
+        storage_classes: classes,
+        native_only: uncompressed,
+        out_dir: out.to_path_buf(),
+    };
+    let id = identifier("STUDY", &[format!("StudyInstanceUID={study}")])?;
+    let outcome = client_get::get(&address, &options, &request, &id).await?;
+    println!(
+        "C-GET: {:04X} {}; {} received into {}, {} failed{}",
+        outcome.status,
+        status::describe(outcome.status),
+        outcome.received.len(),
+        out.display(),
+        outcome.counts.failed,
+        outcome
+            .comment
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default()
+    );
+    for uid in &outcome.failed_uids {
+        println!("FAILED {uid}");
+    }
+    for (uid, why) in &outcome.not_kept {
+        println!("NOT KEPT {uid}: {why}");
+    }
+    if outcome.received.is_empty() {
+        eprintln!("no instance of study {study} came: is the Study Instance UID right?");
+    }
+    Ok(
+        if outcome.status == status::SUCCESS
+            && outcome.not_kept.is_empty()
+            && !outcome.received.is_empty()
+        {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }

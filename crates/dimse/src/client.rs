@@ -371,6 +371,18 @@ pub(crate) async fn connect(
     options: &ClientOptions,
     contexts: &[(String, Vec<String>)],
 ) -> Result<ClientAssoc> {
+    connect_with_roles(address, options, contexts, &[]).await
+}
+
+/// [`connect`], asking for the SCP role for `scp_classes` (role selection:
+/// the server may then send us C-STORE requests of those classes, as a
+/// C-GET does).
+pub(crate) async fn connect_with_roles(
+    address: &str,
+    options: &ClientOptions,
+    contexts: &[(String, Vec<String>)],
+    scp_classes: &[String],
+) -> Result<ClientAssoc> {
     let mut opts = ClientAssociationOptions::new()
         .calling_ae_title(options.calling_ae.clone())
         .called_ae_title(options.called_ae.clone())
@@ -379,6 +391,9 @@ pub(crate) async fn connect(
         .read_timeout(options.timeout);
     for (abstract_syntax, syntaxes) in contexts {
         opts = opts.with_presentation_context(abstract_syntax.clone(), syntaxes.clone());
+    }
+    for class in scp_classes {
+        opts = opts.with_role_selection(class.clone(), false, true);
     }
     let mut assoc = opts.establish_async(address).await.map_err(|e| match e {
         dicom_ul::association::Error::Rejected { association_rj, .. } => {

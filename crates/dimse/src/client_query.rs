@@ -1,5 +1,6 @@
 //! The client side of Query/Retrieve: C-FIND and C-MOVE as an SCU, for
-//! `sansfilm find` and `sansfilm move`, integrators and the tests.
+//! `sansfilm find` and `sansfilm move`, integrators and the tests (C-GET is
+//! in [`crate::client_get`]).
 
 use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
@@ -81,13 +82,7 @@ pub async fn move_to(
             continue;
         }
         let _ = assoc.release().await;
-        let failed_uids = data
-            .and_then(|d| {
-                d.get(dicom_dictionary_std::tags::FAILED_SOP_INSTANCE_UID_LIST)
-                    .and_then(|e| e.to_str().ok())
-                    .map(|s| s.split('\\').map(|u| u.trim().to_string()).collect())
-            })
-            .unwrap_or_default();
+        let failed_uids = failed_uid_list(data.as_ref());
         return Ok(MoveOutcome {
             status: rsp.status,
             comment: rsp.error_comment,
@@ -97,7 +92,24 @@ pub async fn move_to(
     }
 }
 
-type Syntax = &'static dicom_encoding::TransferSyntax;
+/// The Failed SOP Instance UID List of a final C-MOVE or C-GET response.
+pub(crate) fn failed_uid_list(data: Option<&InMemDicomObject>) -> Vec<String> {
+    data.and_then(|d| {
+        d.get(dicom_dictionary_std::tags::FAILED_SOP_INSTANCE_UID_LIST)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.split('\\').map(|u| u.trim().to_string()).collect())
+    })
+    .unwrap_or_default()
+}
+
+pub(crate) type Syntax = &'static dicom_encoding::TransferSyntax;
+
+/// The registry's entry of a negotiated transfer syntax.
+pub(crate) fn syntax_of(ts_uid: &str) -> Result<Syntax> {
+    TransferSyntaxRegistry
+        .get(ts_uid)
+        .ok_or_else(|| Error::Protocol(format!("transfer syntax {ts_uid} unknown")))
+}
 
 async fn open(
     address: &str,
@@ -117,13 +129,10 @@ async fn open(
         .find(|pc| pc.id == pc_id)
         .map(|pc| pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string())
         .unwrap_or_default();
-    let ts = TransferSyntaxRegistry
-        .get(&ts_uid)
-        .ok_or_else(|| Error::Protocol(format!("transfer syntax {ts_uid} unknown")))?;
-    Ok((assoc, pc_id, ts))
+    Ok((assoc, pc_id, syntax_of(&ts_uid)?))
 }
 
-async fn send_request(
+pub(crate) async fn send_request(
     assoc: &mut ClientAssoc,
     pc_id: u8,
     rq: &Command,

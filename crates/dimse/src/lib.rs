@@ -1,6 +1,7 @@
 //! DICOM network services for the sansfilm archive over dicom-ul and tokio:
 //! C-ECHO, C-STORE, C-FIND (worklist and Query/Retrieve), C-MOVE and C-GET
-//! as a server (SCP), and C-ECHO, C-STORE, C-FIND and C-MOVE as a client.
+//! as a server (SCP), and C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET as a
+//! client.
 //!
 //! - [`server`]: [`run`] serves associations on a bound listener until a
 //!   shutdown future completes: connections wait at a gate until their
@@ -19,7 +20,8 @@
 //! - [`command`] and [`status`]: DIMSE command sets and status codes.
 //! - [`client`]: [`client::echo`] and [`client::send_files`], used by tests,
 //!   benches and `sansfilm send`; [`client_query`]: C-FIND and C-MOVE as an
-//!   SCU (`sansfilm find`, `sansfilm move`).
+//!   SCU (`sansfilm find`, `sansfilm move`); [`client_get`]: C-GET as an SCU
+//!   (`sansfilm get`), instances written durably as they come.
 //!
 //! Every Storage SOP class of the standard is accepted (recognised through the
 //! DICOM dictionary), in every transfer syntax of
@@ -40,6 +42,7 @@
 
 mod association;
 pub mod client;
+pub mod client_get;
 pub mod client_query;
 pub mod command;
 mod error;

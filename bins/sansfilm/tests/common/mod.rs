@@ -227,6 +227,33 @@ pub fn count(data_dir: &Path, sql: &str) -> i64 {
     index(data_dir).query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// Records of the audit trail whose event text contains `text`.
+pub fn audit_count(data_dir: &Path, text: &str) -> i64 {
+    rusqlite::Connection::open_with_flags(
+        data_dir.join("audit.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap()
+    .query_row(
+        "SELECT count(*) FROM audit_log WHERE instr(event, ?1) > 0",
+        [text],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Like [`audit_count`], for events the server records without waiting
+/// (refusals: a hostile peer must not slow it down): waits up to 10 s for
+/// `want` records, then a moment more for any surplus, and returns the count.
+pub fn audit_count_eventually(data_dir: &Path, text: &str, want: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while audit_count(data_dir, text) < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    audit_count(data_dir, text)
+}
+
 /// Files of `fixtures/dicom` (recursively) that are Part 10 files a peer can
 /// send, with the transfer syntax of each.
 pub fn sendable_fixtures() -> Vec<(PathBuf, String)> {
