@@ -71,6 +71,12 @@ pub enum Error {
     /// row left as the other writer made it.
     #[error("{0} changed in the index during compression; left as it is")]
     ChangedMeanwhile(PathBuf),
+    /// An object key that could name something outside the store.
+    #[error("not a valid object key: {0:?}")]
+    BadKey(String),
+    /// The index names an object the store does not hold.
+    #[error("object {0} is missing from the store")]
+    MissingObject(String),
     /// A setting (compression policy…) is not valid.
     #[error("configuration: {0}")]
     Config(String),

@@ -66,6 +66,13 @@ pub struct StoredInstance {
     pub received_at: String,
 }
 
+impl StoredInstance {
+    /// The key of its object in the archive's object store.
+    pub fn key(&self) -> Result<crate::ObjectKey> {
+        crate::ObjectKey::from_relative_path(&self.path)
+    }
+}
+
 /// Counts of the index, by level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IndexCounts {

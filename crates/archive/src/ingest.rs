@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::index::{Index, InstanceRecord};
 use crate::layout::{self, Layout};
+use crate::objects::{FileObjects, ObjectStore};
 use crate::{Error, Result};
 
 /// What the network layer knows about an instance before its data set arrives.
@@ -86,6 +87,7 @@ pub struct Archive {
 struct Shared {
     layout: Layout,
     index: Index,
+    objects: Arc<dyn ObjectStore>,
     tmp_counter: AtomicU64,
     /// SOP Instance UIDs being placed right now: two stores of the same UID
     /// take turns, so that duplicate detection and file naming stay exact.
@@ -104,6 +106,7 @@ impl Archive {
         let index = Index::open(&layout.index_file())?;
         let archive = Archive {
             shared: Arc::new(Shared {
+                objects: Arc::new(FileObjects::new(layout.root())),
                 layout,
                 index,
                 tmp_counter: AtomicU64::new(0),
@@ -123,6 +126,12 @@ impl Archive {
     /// The index.
     pub fn index(&self) -> &Index {
         &self.shared.index
+    }
+
+    /// The object store: stored instances read by key
+    /// ([`StoredInstance::key`](crate::StoredInstance::key)).
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.shared.objects
     }
 
     /// A number for a temporary file name, unique in this process.

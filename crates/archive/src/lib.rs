@@ -10,6 +10,9 @@
 //!   DICOM tool.
 //! - [`compress`]: background lossless compression, each result proven bit
 //!   for bit before it replaces the original, crash-safe swap.
+//! - [`objects`]: the object store seam: instances are read by
+//!   [`ObjectKey`] through an [`ObjectStore`] (files under the data directory
+//!   here: [`FileObjects`]), whole, by range, streamed or as a local file.
 //! - [`query`]: the query API every retrieval path uses ([`Query`] by
 //!   [`Level`], matching shared with the worklist), answered from the index
 //!   with the computed attributes (Modalities in Study, related counts).
@@ -48,6 +51,7 @@ mod error;
 pub mod index;
 pub mod ingest;
 pub mod layout;
+pub mod objects;
 pub mod query;
 mod schema;
 pub mod verify;
@@ -56,5 +60,6 @@ pub use compress::{CompressReport, CompressionPolicy};
 pub use error::{Error, FailureKind, Result};
 pub use index::{Index, IndexCounts, StoredInstance};
 pub use ingest::{Archive, Incoming, IncomingMeta, StoreOutcome};
+pub use objects::{FileObjects, LocalObject, ObjectKey, ObjectStore};
 pub use query::{Level, Query};
 pub use verify::VerifyReport;

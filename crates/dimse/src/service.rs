@@ -163,13 +163,27 @@ pub struct RetrieveContext {
     pub destination: String,
 }
 
-/// One instance a C-MOVE sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One instance a C-MOVE or C-GET sends.
+#[derive(Debug, Clone)]
 pub struct RetrieveItem {
     /// SOP Instance UID (reported in the Failed SOP Instance UID List).
     pub sop_instance_uid: String,
-    /// The stored Part 10 file.
+    /// A local Part 10 file holding it.
     pub path: std::path::PathBuf,
+    /// Kept alive until the item is dropped: a scratch copy of an object
+    /// kept elsewhere is removed then.
+    pub keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl RetrieveItem {
+    /// An instance in a file that stays where it is.
+    pub fn file(sop_instance_uid: impl Into<String>, path: impl Into<std::path::PathBuf>) -> Self {
+        RetrieveItem {
+            sop_instance_uid: sop_instance_uid.into(),
+            path: path.into(),
+            keep: None,
+        }
+    }
 }
 
 /// A retrieve service provider (C-MOVE and C-GET): which instances an

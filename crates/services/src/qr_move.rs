@@ -18,6 +18,13 @@ use sansfilm_codec::transcode::{Target, transcode};
 use sansfilm_dimse::client::Transcoder;
 use sansfilm_dimse::{Failure, RetrieveContext, RetrieveItem, RetrieveService, status};
 
+/// An instance whose object cannot be had: sent as a file that does not
+/// exist (the empty path), so that it fails at its turn and is counted.
+fn unreadable(sop_instance_uid: String, e: &sansfilm_archive::Error) -> RetrieveItem {
+    tracing::warn!(sop_instance = %sop_instance_uid, "cannot be read: {e}");
+    RetrieveItem::file(sop_instance_uid, std::path::PathBuf::new())
+}
+
 /// The C-MOVE service over an [`Archive`].
 #[derive(Debug, Clone)]
 pub struct QrMove {
@@ -85,11 +92,25 @@ impl RetrieveService for QrMove {
         let found = self.archive.index().locate(&conditions).map_err(|e| {
             Failure::new(status::OUT_OF_RESOURCES, format!("index unavailable: {e}"))
         })?;
+        let objects = self.archive.objects();
         let items: Vec<RetrieveItem> = found
             .into_iter()
-            .map(|i| RetrieveItem {
-                path: self.archive.layout().absolute(&i.path),
-                sop_instance_uid: i.sop_instance_uid,
+            .map(|i| {
+                let key = i.key();
+                let local = key.as_ref().ok().and_then(|k| objects.local_path(k));
+                match (key, local) {
+                    // A local file: a missing one fails at its turn, counted.
+                    (_, Some(path)) => RetrieveItem::file(i.sop_instance_uid, path),
+                    (Ok(key), None) => match objects.local(&key) {
+                        Ok(copy) => RetrieveItem {
+                            sop_instance_uid: i.sop_instance_uid,
+                            path: copy.path().to_path_buf(),
+                            keep: Some(Arc::new(copy)),
+                        },
+                        Err(e) => unreadable(i.sop_instance_uid, &e),
+                    },
+                    (Err(e), None) => unreadable(i.sop_instance_uid, &e),
+                }
             })
             .collect();
         Ok(items)
