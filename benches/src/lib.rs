@@ -5,8 +5,11 @@
 //! - [`compare`]: element-by-element comparison of two data sets, for checking
 //!   that the archive stored what a peer sent.
 //! - [`proc_stats`]: resident memory of a process, read from `/proc`.
+//! - [`harness`]: a server binary started on port 0 for a test, its port,
+//!   log, signals and exit.
 
 pub mod compare;
+pub mod harness;
 pub mod proc_stats;
 pub mod synth;
 

@@ -1,35 +1,29 @@
 //! One association, from A-ASSOCIATE-RQ to release or abort.
 //!
 //! The loop reads PDUs with an idle timeout and feeds their fragments to a
-//! small state machine: command fragments are collected and decoded; data
-//! fragments of a C-STORE are buffered up to [`CHUNK`] and handed to the
-//! service's sink on a blocking thread, so a large multi-frame object never sits
-//! in memory. The response is sent only after the sink's `finish` returned,
-//! which is when the instance is durable.
+//! small state machine: command fragments are collected and decoded, checked
+//! against the per-AE permissions and routed by command and SOP class; data
+//! fragments go to the operation under way: a C-STORE (`store_scp.rs`), or
+//! the identifier of a C-FIND (`find_scp.rs`), C-MOVE (`move_scp.rs`) or
+//! C-GET (`get_scp.rs`). Negotiation and the calling-AE check are in
+//! `negotiation.rs`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use dicom_ul::ServerAssociationOptions;
-use dicom_ul::association::server::AccessControl;
 use dicom_ul::association::{Association, AsyncServerAssociation};
 use dicom_ul::pdu::{
-    AssociationRJServiceUserReason, AssociationRQ, PDataValue, PDataValueType, Pdu,
-    PresentationContextResultReason, UserIdentity,
+    AssociationRQ, PDataValue, PDataValueType, Pdu, PresentationContextResultReason,
 };
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{Command, field};
-use crate::negotiation::accepted_abstract_syntaxes;
-use crate::options::{AccessPolicy, Operation, Refusal, ServerOptions};
-use crate::service::{Failure, Services, StoreContext, StoreSink, Stored};
+use crate::negotiation::establish;
+use crate::options::{Operation, ServerOptions};
+use crate::service::{Failure, Services};
+use crate::store_scp::StoreInProgress;
 use crate::{Error, Result, status};
-use sansfilm_dicom::syntax::STORAGE_TRANSFER_SYNTAXES;
-
-/// Data set bytes buffered before they are handed to the sink.
-pub const CHUNK: usize = 1024 * 1024;
 
 /// Largest C-FIND identifier accepted.
 const MAX_IDENTIFIER: usize = 4 * 1024 * 1024;
@@ -88,110 +82,6 @@ pub(crate) async fn serve_association(
     }
 }
 
-/// Negotiates with dicom-ul, which reads the request `rq` (already peeked)
-/// from the socket.
-async fn establish(
-    socket: TcpStream,
-    peer: SocketAddr,
-    rq: Option<AssociationRQ>,
-    options: &ServerOptions,
-    services: &Services,
-) -> Result<Assoc> {
-    let abstract_syntaxes = rq
-        .as_ref()
-        .map(|rq| accepted_abstract_syntaxes(rq, options, services))
-        .unwrap_or_default();
-    if let Some(rq) = &rq {
-        let refused: Vec<_> = rq
-            .presentation_contexts
-            .iter()
-            .map(|pc| pc.abstract_syntax.trim_end_matches(['\0', ' ']))
-            .filter(|uid| !abstract_syntaxes.iter().any(|a| a == uid))
-            .collect();
-        if !refused.is_empty() {
-            tracing::info!(%peer, calling_ae = %rq.calling_ae_title.trim(), ?refused,
-                "abstract syntaxes not offered here");
-        }
-    }
-    let mut opts = ServerAssociationOptions::new()
-        .ae_access_control(PolicyCheck {
-            policy: options.access.clone(),
-            peer: Some(peer.ip()),
-            require_called: options.require_called_ae_title,
-            events: services.events.clone(),
-        })
-        .ae_title(options.ae_title.clone())
-        .max_pdu_length(options.max_pdu_length)
-        .with_negotiation(crate::negotiation::ArchiveNegotiation)
-        .strict(true)
-        // dicom-ul refuses to negotiate with an empty list; Verification is
-        // always offered, so a peer proposing nothing we take still gets an
-        // A-ASSOCIATE-AC with every context refused, as the standard expects.
-        .with_abstract_syntax(dicom_dictionary_std::uids::VERIFICATION);
-    for uid in abstract_syntaxes {
-        opts = opts.with_abstract_syntax(uid);
-    }
-    for ts in STORAGE_TRANSFER_SYNTAXES {
-        opts = opts.with_transfer_syntax(*ts);
-    }
-    Ok(opts.establish_async(socket).await?)
-}
-
-/// The access policy as dicom-ul's [`AccessControl`], for one connection.
-struct PolicyCheck {
-    policy: AccessPolicy,
-    peer: Option<IpAddr>,
-    require_called: bool,
-    events: Option<std::sync::Arc<dyn crate::service::ServerEvents>>,
-}
-
-impl AccessControl for PolicyCheck {
-    fn check_access(
-        &self,
-        this_ae_title: &str,
-        calling_ae_title: &str,
-        called_ae_title: &str,
-        _user_identity: Option<&UserIdentity>,
-    ) -> std::result::Result<(), AssociationRJServiceUserReason> {
-        let peer = self.peer.map(|p| p.to_string()).unwrap_or_default();
-        if self.require_called && called_ae_title.trim() != this_ae_title.trim() {
-            tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), called_ae = called_ae_title.trim(),
-                "association refused: called AE title is not ours");
-            if let Some(ev) = &self.events {
-                ev.association_refused(
-                    calling_ae_title.trim(),
-                    called_ae_title.trim(),
-                    self.peer,
-                    "called AE title is not ours",
-                );
-            }
-            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
-        }
-        match self.policy.check(calling_ae_title, self.peer) {
-            Ok(()) => Ok(()),
-            Err(refusal) => {
-                let why = match refusal {
-                    Refusal::UnknownCallingAe => "calling AE title is not in the allow-list",
-                    Refusal::WrongHost => {
-                        "calling AE title connects from a host it is not allowed from"
-                    }
-                    Refusal::WrongCalledAe => "called AE title is not ours",
-                };
-                tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), "association refused: {why}");
-                if let Some(ev) = &self.events {
-                    ev.association_refused(
-                        calling_ae_title.trim(),
-                        called_ae_title.trim(),
-                        self.peer,
-                        why,
-                    );
-                }
-                Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized)
-            }
-        }
-    }
-}
-
 enum State {
     Idle,
     Command {
@@ -205,7 +95,7 @@ enum State {
     },
 }
 
-enum DataOp {
+pub(crate) enum DataOp {
     /// A C-STORE being received.
     Store(Box<StoreInProgress>),
     /// A C-FIND identifier being received (small: kept in memory).
@@ -216,15 +106,6 @@ enum DataOp {
     Get { identifier: Vec<u8>, ts: String },
     /// A data set to read and drop, then answer with this failure.
     Discard(Failure),
-}
-
-struct StoreInProgress {
-    ctx: StoreContext,
-    sink: Option<Box<dyn StoreSink>>,
-    failure: Option<Failure>,
-    buf: Vec<u8>,
-    bytes: u64,
-    started: Instant,
 }
 
 pub(crate) struct Connection {
@@ -493,52 +374,6 @@ impl Connection {
         }
     }
 
-    async fn begin_store(&self, command: &Command, ts: &str, abstract_syntax: &str) -> DataOp {
-        let Some(store) = self.services.store.clone() else {
-            return DataOp::Discard(Failure::new(
-                status::SOP_CLASS_NOT_SUPPORTED,
-                "storage is not offered by this server",
-            ));
-        };
-        if command.affected_sop_class_uid != abstract_syntax {
-            return DataOp::Discard(Failure::new(
-                status::DATASET_DOES_NOT_MATCH_SOP_CLASS,
-                format!(
-                    "SOP class {} sent on a context for {}",
-                    command.affected_sop_class_uid, abstract_syntax
-                ),
-            ));
-        }
-        let ctx = StoreContext {
-            calling_ae: self.assoc.peer_ae_title().trim().to_string(),
-            called_ae: self.assoc.called_ae_title().trim().to_string(),
-            peer: Some(self.peer),
-            sop_class_uid: command.affected_sop_class_uid.clone(),
-            sop_instance_uid: command.affected_sop_instance_uid.clone(),
-            transfer_syntax: ts.trim_end_matches(['\0', ' ']).to_string(),
-            message_id: command.message_id,
-            max_instance_bytes: self.options.max_instance_bytes,
-        };
-        let ctx2 = ctx.clone();
-        let begun = tokio::task::spawn_blocking(move || store.begin(&ctx2)).await;
-        let (sink, failure) = match begun {
-            Ok(Ok(sink)) => (Some(sink), None),
-            Ok(Err(f)) => (None, Some(f)),
-            Err(e) => (
-                None,
-                Some(Failure::processing(format!("internal error: {e}"))),
-            ),
-        };
-        DataOp::Store(Box::new(StoreInProgress {
-            ctx,
-            sink,
-            failure,
-            buf: Vec::new(),
-            bytes: 0,
-            started: Instant::now(),
-        }))
-    }
-
     async fn on_data(&mut self, data: Vec<u8>, is_last: bool) -> Result<()> {
         let State::Data { op, .. } = &mut self.state else {
             unreachable!("on_data is called in the Data state");
@@ -556,17 +391,7 @@ impl Connection {
                     ));
                 }
             }
-            DataOp::Store(store) => {
-                store.bytes += data.len() as u64;
-                if store.buf.is_empty() {
-                    store.buf = data;
-                } else {
-                    store.buf.extend_from_slice(&data);
-                }
-                if store.buf.len() >= CHUNK && !is_last {
-                    flush(store).await;
-                }
-            }
+            DataOp::Store(store) => store.take(data, is_last).await,
         }
         if !is_last {
             return Ok(());
@@ -604,33 +429,6 @@ impl Connection {
         self.send_command(pc_id, &rsp).await
     }
 
-    async fn finish_store(&self, mut store: Box<StoreInProgress>) -> Result<Stored, Failure> {
-        let buf = std::mem::take(&mut store.buf);
-        let sink = store.sink.take();
-        let failure = store.failure.take();
-        let finished = tokio::task::spawn_blocking(move || {
-            if let Some(f) = failure {
-                return Err(f);
-            }
-            let mut sink = sink.ok_or_else(|| Failure::processing("no sink"))?;
-            if !buf.is_empty() {
-                sink.write(&buf)?;
-            }
-            sink.finish()
-        })
-        .await
-        .unwrap_or_else(|e| Err(Failure::processing(format!("internal error: {e}"))));
-        let ctx = &store.ctx;
-        if let Ok(stored) = &finished {
-            tracing::info!(calling_ae = %ctx.calling_ae, sop_instance_uid = %ctx.sop_instance_uid,
-                sop_class = %ctx.sop_class_uid, transfer_syntax = %ctx.transfer_syntax,
-                bytes = store.bytes, ms = store.started.elapsed().as_millis() as u64,
-                status = format_args!("{:04X}", stored.status),
-                note = stored.note.as_deref().unwrap_or(""), "C-STORE");
-        }
-        finished
-    }
-
     /// Sends a data set (already encoded) that follows a command, in one
     /// PDV.
     pub(crate) async fn send_dataset(&mut self, pc_id: u8, data: Vec<u8>) -> Result<()> {
@@ -660,35 +458,6 @@ impl Connection {
             })
             .await?;
         Ok(())
-    }
-}
-
-/// Hands the buffered bytes to the sink on a blocking thread.
-async fn flush(store: &mut StoreInProgress) {
-    if store.failure.is_some() {
-        store.buf.clear();
-        return;
-    }
-    let Some(mut sink) = store.sink.take() else {
-        store.buf.clear();
-        return;
-    };
-    let mut buf = std::mem::take(&mut store.buf);
-    let result = tokio::task::spawn_blocking(move || {
-        let r = sink.write(&buf);
-        buf.clear();
-        (sink, buf, r)
-    })
-    .await;
-    match result {
-        Ok((sink, buf, Ok(()))) => {
-            store.sink = Some(sink);
-            store.buf = buf;
-        }
-        // The sink is dropped: what it wrote is discarded. The rest of the
-        // data set is read and dropped, then the failure is answered.
-        Ok((_, _, Err(f))) => store.failure = Some(f),
-        Err(e) => store.failure = Some(Failure::processing(format!("internal error: {e}"))),
     }
 }
 

@@ -58,6 +58,7 @@ pub mod server;
 pub mod service;
 pub mod socket;
 pub mod status;
+mod store_scp;
 
 pub use error::{Error, Result};
 pub use options::{AccessPolicy, AllowedPeer, Destination, Operation, ServerOptions};

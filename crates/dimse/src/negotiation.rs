@@ -8,16 +8,22 @@
 //! the same request and negotiates as usual, with `ArchiveNegotiation` for
 //! SCU/SCP role selection and extended negotiation.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use dicom_dictionary_std::uids;
-use dicom_ul::pdu::{AssociationRQ, Pdu};
+use dicom_ul::ServerAssociationOptions;
+use dicom_ul::association::server::AccessControl;
+use dicom_ul::pdu::{AssociationRJServiceUserReason, AssociationRQ, Pdu, UserIdentity};
 use tokio::net::TcpStream;
 
-use crate::options::ServerOptions;
+use crate::association::Assoc;
+use crate::options::{AccessPolicy, Refusal, ServerOptions};
 use crate::service::Services;
 use crate::{Error, Result};
-use sansfilm_dicom::syntax::{is_storage_sop_class, is_unknown_sop_class, trim_uid};
+use sansfilm_dicom::syntax::{
+    STORAGE_TRANSFER_SYNTAXES, is_storage_sop_class, is_unknown_sop_class, trim_uid,
+};
 
 /// Largest A-ASSOCIATE-RQ accepted (128 presentation contexts with many
 /// transfer syntaxes each stay far below).
@@ -135,6 +141,110 @@ impl dicom_ul::association::server::Negotiation for ArchiveNegotiation {
             scu: scu_role,
             scp: scp_role,
         })
+    }
+}
+
+/// Negotiates with dicom-ul, which reads the request `rq` (already peeked)
+/// from the socket.
+pub(crate) async fn establish(
+    socket: TcpStream,
+    peer: SocketAddr,
+    rq: Option<AssociationRQ>,
+    options: &ServerOptions,
+    services: &Services,
+) -> Result<Assoc> {
+    let abstract_syntaxes = rq
+        .as_ref()
+        .map(|rq| accepted_abstract_syntaxes(rq, options, services))
+        .unwrap_or_default();
+    if let Some(rq) = &rq {
+        let refused: Vec<_> = rq
+            .presentation_contexts
+            .iter()
+            .map(|pc| pc.abstract_syntax.trim_end_matches(['\0', ' ']))
+            .filter(|uid| !abstract_syntaxes.iter().any(|a| a == uid))
+            .collect();
+        if !refused.is_empty() {
+            tracing::info!(%peer, calling_ae = %rq.calling_ae_title.trim(), ?refused,
+                "abstract syntaxes not offered here");
+        }
+    }
+    let mut opts = ServerAssociationOptions::new()
+        .ae_access_control(PolicyCheck {
+            policy: options.access.clone(),
+            peer: Some(peer.ip()),
+            require_called: options.require_called_ae_title,
+            events: services.events.clone(),
+        })
+        .ae_title(options.ae_title.clone())
+        .max_pdu_length(options.max_pdu_length)
+        .with_negotiation(crate::negotiation::ArchiveNegotiation)
+        .strict(true)
+        // dicom-ul refuses to negotiate with an empty list; Verification is
+        // always offered, so a peer proposing nothing we take still gets an
+        // A-ASSOCIATE-AC with every context refused, as the standard expects.
+        .with_abstract_syntax(dicom_dictionary_std::uids::VERIFICATION);
+    for uid in abstract_syntaxes {
+        opts = opts.with_abstract_syntax(uid);
+    }
+    for ts in STORAGE_TRANSFER_SYNTAXES {
+        opts = opts.with_transfer_syntax(*ts);
+    }
+    Ok(opts.establish_async(socket).await?)
+}
+
+/// The access policy as dicom-ul's [`AccessControl`], for one connection.
+struct PolicyCheck {
+    policy: AccessPolicy,
+    peer: Option<IpAddr>,
+    require_called: bool,
+    events: Option<std::sync::Arc<dyn crate::service::ServerEvents>>,
+}
+
+impl AccessControl for PolicyCheck {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> std::result::Result<(), AssociationRJServiceUserReason> {
+        let peer = self.peer.map(|p| p.to_string()).unwrap_or_default();
+        if self.require_called && called_ae_title.trim() != this_ae_title.trim() {
+            tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), called_ae = called_ae_title.trim(),
+                "association refused: called AE title is not ours");
+            if let Some(ev) = &self.events {
+                ev.association_refused(
+                    calling_ae_title.trim(),
+                    called_ae_title.trim(),
+                    self.peer,
+                    "called AE title is not ours",
+                );
+            }
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        match self.policy.check(calling_ae_title, self.peer) {
+            Ok(()) => Ok(()),
+            Err(refusal) => {
+                let why = match refusal {
+                    Refusal::UnknownCallingAe => "calling AE title is not in the allow-list",
+                    Refusal::WrongHost => {
+                        "calling AE title connects from a host it is not allowed from"
+                    }
+                    Refusal::WrongCalledAe => "called AE title is not ours",
+                };
+                tracing::warn!(%peer, calling_ae = calling_ae_title.trim(), "association refused: {why}");
+                if let Some(ev) = &self.events {
+                    ev.association_refused(
+                        calling_ae_title.trim(),
+                        called_ae_title.trim(),
+                        self.peer,
+                        why,
+                    );
+                }
+                Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized)
+            }
+        }
     }
 }
 

@@ -1,118 +1,40 @@
 //! Helpers shared by the end-to-end tests: a server process, outside peers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A `sansfilm serve` (or `storescp`) process on a free port.
-pub struct Server {
-    pub child: Child,
-    pub port: u16,
-    /// HL7 port (`sansfilm serve` only).
-    pub hl7_port: u16,
-    pub data_dir: PathBuf,
-    pub log: PathBuf,
+/// A `sansfilm serve` (or another binary's) process on a free port: the
+/// workspace's one launcher.
+pub use sansfilm_benches::harness::ServerProcess as Server;
+
+/// How the tests of this binary start `sansfilm serve`.
+pub trait Serve {
+    /// `sansfilm serve` on port 0 with `data_dir` and extra arguments.
+    fn start(data_dir: &Path, extra: &[&str]) -> Server;
+    /// `sansfilm serve` on `dir/data` with the configuration `toml` (written
+    /// to `dir/sansfilm.toml`).
+    fn with_config(dir: &Path, toml: &str) -> Server;
+    /// Another binary that follows the server command-line contract.
+    fn start_bin(bin: &str, verb: &[&str], data_dir: &Path, extra: &[&str]) -> Server;
 }
 
-impl Server {
-    /// Starts `sansfilm serve` on port 0 with `data_dir` and extra arguments.
-    pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+impl Serve for Server {
+    fn start(data_dir: &Path, extra: &[&str]) -> Server {
         let mut args = vec!["--hl7-port", "0"];
         args.extend_from_slice(extra);
-        Self::start_bin(env!("CARGO_BIN_EXE_sansfilm"), &["serve"], data_dir, &args)
+        Server::start_bin(env!("CARGO_BIN_EXE_sansfilm"), &["serve"], data_dir, &args)
     }
 
-    /// Starts `sansfilm serve` on `dir/data` with the configuration `toml`
-    /// (written to `dir/sansfilm.toml`).
-    pub fn with_config(dir: &Path, toml: &str) -> Server {
+    fn with_config(dir: &Path, toml: &str) -> Server {
         let config = dir.join("sansfilm.toml");
         std::fs::write(&config, toml).unwrap();
-        Self::start(&dir.join("data"), &["--config", config.to_str().unwrap()])
+        Server::start(&dir.join("data"), &["--config", config.to_str().unwrap()])
     }
 
-    /// Starts a binary that follows the server command-line contract.
-    pub fn start_bin(bin: &str, verb: &[&str], data_dir: &Path, extra: &[&str]) -> Server {
-        std::fs::create_dir_all(data_dir).unwrap();
-        let log = data_dir.with_extension("log");
-        let log_file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(bin)
-            .args(verb)
-            .args(["--data-dir", data_dir.to_str().unwrap(), "--port", "0"])
-            .args(extra)
-            .env("SANSFILM_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .spawn()
-            .expect("start server");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let mut next_port = |what: &str| -> u16 {
-            loop {
-                let line = lines
-                    .next()
-                    .unwrap_or_else(|| {
-                        panic!("server exited: {}", std::fs::read_to_string(&log).unwrap())
-                    })
-                    .unwrap();
-                if line.contains(what)
-                    && let Some(rest) = line.split("listening on ").nth(1)
-                {
-                    let addr = rest.split_whitespace().next().unwrap();
-                    return addr.rsplit(':').next().unwrap().parse().unwrap();
-                }
-            }
-        };
-        let port = next_port("listening on");
-        let hl7_port = if verb == ["serve"] {
-            next_port("HL7 listening on")
-        } else {
-            0
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child,
-            port,
-            hl7_port,
-            data_dir: data_dir.to_path_buf(),
-            log,
-        }
-    }
-
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends a signal to the server process.
-    pub fn signal(&self, sig: i32) {
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-
-    /// Waits for the process to exit and returns its exit code.
-    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start_bin(bin: &str, verb: &[&str], data_dir: &Path, extra: &[&str]) -> Server {
+        Server::launch(bin, verb, data_dir, extra, verb == ["serve"])
     }
 }
 
