@@ -1,10 +1,12 @@
 import sys, os, pydicom
 from pydicom.uid import generate_uid
+# Usage: qr_synth.py TEMPLATE OUT_DIR N PER_STUDY [START]: instances START..START+N.
 src, out, n, per_study = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+start = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 os.makedirs(out, exist_ok=True)
 ds = pydicom.dcmread(src)
 root = "1.2.826.0.1.3680043.10.543.9."
-for i in range(n):
+for i in range(start, start + n):
     study = i // per_study
     ds.PatientID = f"PAT{study // 2:06d}"
     ds.PatientName = f"NOM{(study // 2) % 5000}^Prenom"

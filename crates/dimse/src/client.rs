@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use dicom_ul::ClientAssociationOptions;
 use dicom_ul::association::client::AsyncClientAssociation;
 use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpStream;
 
 use crate::command::{Command, field};
+use crate::outgoing::{self, NotReady};
 use crate::{Error, Result, status};
 
 /// Most presentation contexts proposed in one association (the standard's
@@ -224,21 +224,45 @@ pub async fn send_files_with(
     let inspected = tokio::task::spawn_blocking(move || {
         files
             .into_iter()
-            .map(|p| FileToSend::inspect(&p).map_err(|e| (p, e)))
+            .map(|p| FileToSend::inspect(&p).map_err(|e| (p, e.to_string())))
             .collect::<Vec<_>>()
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+    let mut report = send_inspected(
+        address,
+        options,
+        inspected,
+        associations,
+        on_done,
+        transcoder,
+    )
+    .await?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// [`send_files_with`] of files already inspected (an archive knows what
+/// its files hold); those that could not be are reported with their error.
+pub async fn send_inspected(
+    address: &str,
+    options: &ClientOptions,
+    files: Vec<std::result::Result<FileToSend, (PathBuf, String)>>,
+    associations: usize,
+    on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
+    transcoder: Option<Arc<dyn Transcoder>>,
+) -> Result<SendReport> {
+    let started = Instant::now();
     let mut report = SendReport::default();
     let mut ready = vec![];
-    for item in inspected {
+    for item in files {
         match item {
             Ok(f) => ready.push(f),
             Err((path, e)) => {
                 let outcome = SendOutcome {
                     path,
                     status: None,
-                    comment: Some(e.to_string()),
+                    comment: Some(e),
                     bytes: 0,
                 };
                 on_done(&outcome);
@@ -322,27 +346,50 @@ async fn send_lane(
         };
         let mut message_id: u16 = 0;
         let mut broken: Option<String> = None;
-        for f in batch {
+        // The next file is read (or decoded) on a blocking thread while this
+        // one is sent.
+        let accepted = Arc::new(outgoing::accepted_contexts(assoc.presentation_contexts()));
+        let prepare = |f: &FileToSend| outgoing::prepare_in_background(f, &accepted, &transcoder);
+        let mut next = batch.first().map(prepare);
+        for (i, f) in batch.iter().enumerate() {
+            let ready = next.take();
             if let Some(why) = &broken {
                 let o = not_sent(f, why);
                 on_done(&o);
                 outcomes.push(o);
                 continue;
             }
+            let ready = match ready {
+                Some(task) => task
+                    .await
+                    .unwrap_or_else(|e| Err(NotReady::Unreadable(e.to_string()))),
+                None => Err(NotReady::Unreadable("not prepared".into())),
+            };
+            next = batch.get(i + 1).map(prepare);
             message_id = message_id.wrapping_add(1).max(1);
-            let outcome =
-                match store_one(&mut assoc, options, f, message_id, transcoder.as_ref()).await {
+            let outcome = match ready {
+                Err(NotReady::NoContext) => not_sent(
+                    f,
+                    &Error::NoPresentationContext {
+                        sop_class: f.sop_class_uid.clone(),
+                        transfer_syntax: f.transfer_syntax.clone(),
+                    }
+                    .to_string(),
+                ),
+                Err(NotReady::Unreadable(why)) => {
+                    not_sent(f, &format!("{}: {why}", f.path.display()))
+                }
+                Ok(ready) => match store_ready(&mut assoc, options, f, ready, message_id).await {
                     Ok(o) => o,
                     Err(e) => {
+                        // Anything failing on the wire leaves the association
+                        // unusable.
                         let why = e.to_string();
-                        // A missing context only affects this file; anything else
-                        // leaves the association unusable.
-                        if !matches!(e, Error::NoPresentationContext { .. } | Error::File { .. }) {
-                            broken = Some(format!("association failed: {why}"));
-                        }
+                        broken = Some(format!("association failed: {why}"));
                         not_sent(f, &why)
                     }
-                };
+                },
+            };
             on_done(&outcome);
             outcomes.push(outcome);
         }
@@ -421,79 +468,22 @@ pub(crate) fn accepted_context(
         .map(|pc| pc.id)
 }
 
-async fn store_one(
+/// One C-STORE of a file made ready: command, data set, response.
+async fn store_ready(
     assoc: &mut ClientAssoc,
     options: &ClientOptions,
     f: &FileToSend,
+    ready: outgoing::Ready,
     message_id: u16,
-    transcoder: Option<&Arc<dyn Transcoder>>,
 ) -> Result<SendOutcome> {
-    let missing = || Error::NoPresentationContext {
-        sop_class: f.sop_class_uid.clone(),
-        transfer_syntax: f.transfer_syntax.clone(),
-    };
-    // The stored bytes when the peer takes their syntax; decoded otherwise.
-    let (pc_id, mut source) =
-        match accepted_context(assoc, &f.sop_class_uid, Some(&f.transfer_syntax)) {
-            Some(pc_id) => {
-                let mut file = tokio::fs::File::open(&f.path).await?;
-                file.seek(std::io::SeekFrom::Start(f.dataset_offset))
-                    .await?;
-                (pc_id, Source::File(file, f.dataset_len))
-            }
-            None => {
-                let transcoder = transcoder.ok_or_else(missing)?.clone();
-                let (pc_id, ts) = NATIVE_FALLBACK
-                    .iter()
-                    .find_map(|ts| {
-                        accepted_context(assoc, &f.sop_class_uid, Some(ts)).map(|id| (id, *ts))
-                    })
-                    .ok_or_else(missing)?;
-                let path = f.path.clone();
-                let bytes = tokio::task::spawn_blocking(move || transcoder.native(&path, ts))
-                    .await
-                    .map_err(|e| Error::Io(std::io::Error::other(e)))?
-                    .map_err(|e| Error::File {
-                        path: f.path.clone(),
-                        source: sansfilm_dicom::Error::InvalidAttribute {
-                            attribute: "PixelData",
-                            reason: format!("cannot be decoded for this peer: {e}"),
-                        },
-                    })?;
-                (pc_id, Source::Memory(bytes, 0))
-            }
-        };
     send_command(
         assoc,
-        pc_id,
+        ready.pc_id,
         &Command::store_rq(message_id, &f.sop_class_uid, &f.sop_instance_uid),
     )
     .await?;
-    // PDV payload so that the whole PDU, header included, fits the peer's max.
-    let peer_max = match assoc.acceptor_max_pdu_length() {
-        0 => 1024 * 1024,
-        n => n.min(4 * 1024 * 1024),
-    } as usize;
-    let chunk = peer_max.saturating_sub(12).max(1024);
-    let mut sent = 0u64;
-    loop {
-        let data = source.next_chunk(chunk).await?;
-        sent += data.len() as u64;
-        let is_last = source.is_empty();
-        assoc
-            .send(&Pdu::PData {
-                data: vec![PDataValue {
-                    presentation_context_id: pc_id,
-                    value_type: PDataValueType::Data,
-                    is_last,
-                    data,
-                }],
-            })
-            .await?;
-        if is_last {
-            break;
-        }
-    }
+    let max = assoc.acceptor_max_pdu_length();
+    let sent = outgoing::send_body(assoc.inner_stream(), ready.pc_id, ready.body, max).await?;
     let rsp = receive_response(assoc, options.timeout).await?;
     if rsp.field != field::C_STORE_RSP {
         return Err(Error::Protocol(format!(
@@ -507,41 +497,6 @@ async fn store_one(
         comment: rsp.error_comment,
         bytes: sent,
     })
-}
-
-/// Where the data set bytes of one C-STORE come from.
-enum Source {
-    /// The stored file (positioned at the data set), bytes left.
-    File(tokio::fs::File, u64),
-    /// Decoded bytes, and how many were sent.
-    Memory(Vec<u8>, usize),
-}
-
-impl Source {
-    async fn next_chunk(&mut self, chunk: usize) -> Result<Vec<u8>> {
-        match self {
-            Source::File(file, remaining) => {
-                let want = (chunk as u64).min(*remaining) as usize;
-                let mut data = vec![0u8; want];
-                file.read_exact(&mut data).await?;
-                *remaining -= want as u64;
-                Ok(data)
-            }
-            Source::Memory(bytes, at) => {
-                let end = (*at + chunk).min(bytes.len());
-                let data = bytes[*at..end].to_vec();
-                *at = end;
-                Ok(data)
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        match self {
-            Source::File(_, remaining) => *remaining == 0,
-            Source::Memory(bytes, at) => *at >= bytes.len(),
-        }
-    }
 }
 
 async fn send_command(assoc: &mut ClientAssoc, pc_id: u8, command: &Command) -> Result<()> {

@@ -8,14 +8,16 @@
 //! failed ones (B000). A pending response with the counts follows each
 //! sub-operation; a C-CANCEL stops after the current one (FE00).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use dicom_ul::association::Association;
-use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultReason};
+use dicom_ul::pdu::{PDataValueType, Pdu};
 
 use crate::association::{Connection, pdu_name};
-use crate::client::{FileToSend, NATIVE_FALLBACK as NATIVE};
+use crate::client::{FileToSend, Transcoder};
 use crate::command::{Command, SubOperations, field};
+use crate::outgoing::{self, Accepted, NotReady, Ready};
 use crate::retrieve::{Ended, clamp};
 use crate::service::RetrieveItem;
 use crate::{Error, Result, status};
@@ -28,61 +30,23 @@ enum SubOp {
     SentThenCancelled,
 }
 
-/// An instance ready to be sent: its presentation context, UIDs and data
-/// set bytes in that context's syntax.
-struct Prepared {
-    pc_id: u8,
-    sop_class_uid: String,
-    sop_instance_uid: String,
-    data: Vec<u8>,
-}
-
-/// Reads a stored instance for a context the requester accepted: its bytes
-/// as stored when their syntax was accepted, decoded to a native syntax
-/// otherwise. Blocking (file reads, decoding).
+/// Readies a stored instance for a context the requester accepted (the
+/// stored bytes, or decoded). Blocking.
 fn prepare(
-    path: &std::path::Path,
-    contexts: &[(u8, String, String)],
-    transcoder: Option<std::sync::Arc<dyn crate::client::Transcoder>>,
+    item: &RetrieveItem,
+    contexts: &[Accepted],
+    transcoder: Option<&Arc<dyn Transcoder>>,
     caller: &str,
-) -> std::result::Result<Prepared, String> {
-    let file = FileToSend::inspect(path).map_err(|e| e.to_string())?;
-    let accepted = |ts: &str| {
-        contexts
-            .iter()
-            .find(|(_, class, syntax)| *class == file.sop_class_uid && syntax == ts)
-            .map(|(id, _, _)| *id)
-    };
-    let (pc_id, data) = if let Some(pc_id) = accepted(&file.transfer_syntax) {
-        use std::io::{Read, Seek};
-        let mut f = std::fs::File::open(&file.path).map_err(|e| e.to_string())?;
-        f.seek(std::io::SeekFrom::Start(file.dataset_offset))
-            .map_err(|e| e.to_string())?;
-        let mut data = Vec::with_capacity(file.dataset_len as usize);
-        f.read_to_end(&mut data).map_err(|e| e.to_string())?;
-        (pc_id, data)
-    } else {
-        let (pc_id, ts) = NATIVE
-            .iter()
-            .find_map(|ts| accepted(ts).map(|id| (id, *ts)))
-            .ok_or_else(|| {
-                format!(
-                    "{} in {} was not accepted by {caller} (no presentation context)",
-                    file.sop_class_uid, file.transfer_syntax
-                )
-            })?;
-        let transcoder = transcoder.ok_or("stored syntax not accepted")?;
-        let bytes = transcoder
-            .native(&file.path, ts)
-            .map_err(|e| format!("cannot be decoded: {e}"))?;
-        (pc_id, bytes)
-    };
-    Ok(Prepared {
-        pc_id,
-        sop_class_uid: file.sop_class_uid,
-        sop_instance_uid: file.sop_instance_uid,
-        data,
-    })
+) -> std::result::Result<(FileToSend, Ready), String> {
+    let file = item.to_send().map_err(|e| e.to_string())?;
+    match outgoing::prepare(&file, contexts, transcoder) {
+        Ok(ready) => Ok((file, ready)),
+        Err(NotReady::NoContext) => Err(format!(
+            "{} in {} was not accepted by {caller} (no presentation context)",
+            file.sop_class_uid, file.transfer_syntax
+        )),
+        Err(NotReady::Unreadable(why)) => Err(why),
+    }
 }
 
 impl Connection {
@@ -115,25 +79,16 @@ impl Connection {
         // The next instance is read (or decoded) on a blocking thread while
         // this one is sent: decoding is most of the work when the requester
         // takes only native syntaxes, and the machine has more than one core.
-        let contexts: Vec<(u8, String, String)> = self
-            .assoc
-            .presentation_contexts()
-            .iter()
-            .filter(|pc| pc.reason == PresentationContextResultReason::Acceptance)
-            .map(|pc| {
-                (
-                    pc.id,
-                    pc.abstract_syntax.trim_end_matches(['\0', ' ']).to_string(),
-                    pc.transfer_syntax.trim_end_matches(['\0', ' ']).to_string(),
-                )
-            })
-            .collect();
+        let contexts = Arc::new(outgoing::accepted_contexts(
+            self.assoc.presentation_contexts(),
+        ));
         let transcoder = service.transcoder();
         let start_preparing = |item: &RetrieveItem| {
-            let (path, contexts, transcoder) =
-                (item.path.clone(), contexts.clone(), transcoder.clone());
+            let (item, contexts, transcoder) = (item.clone(), contexts.clone(), transcoder.clone());
             let caller = ctx.calling_ae.clone();
-            tokio::task::spawn_blocking(move || prepare(&path, &contexts, transcoder, &caller))
+            tokio::task::spawn_blocking(move || {
+                prepare(&item, &contexts, transcoder.as_ref(), &caller)
+            })
         };
         let mut next = items.first().map(start_preparing);
         for (i, item) in items.iter().enumerate() {
@@ -190,37 +145,18 @@ impl Connection {
 
     /// One C-STORE sub-operation on this association, of an instance
     /// already read or decoded. `Err` only when the association is lost.
-    async fn send_prepared(&mut self, ready: Prepared, message_id: u16) -> Result<SubOp> {
-        let Prepared {
-            pc_id,
-            sop_class_uid,
-            sop_instance_uid,
-            data,
-        } = ready;
-        let mut rq = Command::store_rq(message_id, &sop_class_uid, &sop_instance_uid);
+    async fn send_prepared(
+        &mut self,
+        (file, ready): (FileToSend, Ready),
+        message_id: u16,
+    ) -> Result<SubOp> {
+        let mut rq = Command::store_rq(message_id, &file.sop_class_uid, &file.sop_instance_uid);
         rq.priority = 0;
-        self.send_command(pc_id, &rq).await?;
-        let max = match self.assoc.requestor_max_pdu_length() {
-            0 => 1024 * 1024,
-            n => n.min(4 * 1024 * 1024),
-        } as usize;
-        let chunk = max.saturating_sub(12).max(1024);
-        let mut chunks = data.chunks(chunk).peekable();
-        if chunks.peek().is_none() {
-            self.send_dataset(pc_id, vec![]).await?;
-        }
-        while let Some(part) = chunks.next() {
-            self.assoc
-                .send(&Pdu::PData {
-                    data: vec![PDataValue {
-                        presentation_context_id: pc_id,
-                        value_type: PDataValueType::Data,
-                        is_last: chunks.peek().is_none(),
-                        data: part.to_vec(),
-                    }],
-                })
-                .await?;
-        }
+        self.send_command(ready.pc_id, &rq).await?;
+        let max = self.assoc.requestor_max_pdu_length();
+        outgoing::send_body(self.assoc.inner_stream(), ready.pc_id, ready.body, max)
+            .await
+            .map_err(Error::Io)?;
         // The C-STORE-RSP, or a C-CANCEL of the C-GET first.
         let mut cancelled = false;
         loop {

@@ -53,6 +53,7 @@ mod get_scp;
 mod move_scp;
 pub mod negotiation;
 pub mod options;
+mod outgoing;
 mod retrieve;
 pub mod server;
 pub mod service;

@@ -75,11 +75,19 @@ impl Connection {
             called_ae: destination.clone(),
             ..Default::default()
         };
-        let paths = items.iter().map(|i| i.path.clone()).collect();
         let lanes = self.options.move_associations.max(1);
         let transcoder = service.transcoder();
+        let to_send: Vec<RetrieveItem> = items.clone();
         let mut sending = tokio::spawn(async move {
-            client::send_files_with(&address, &options, paths, lanes, progress, transcoder).await
+            let files = tokio::task::spawn_blocking(move || {
+                to_send
+                    .iter()
+                    .map(|i| i.to_send().map_err(|e| (i.path.clone(), e.to_string())))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| crate::Error::Io(std::io::Error::other(e)))?;
+            client::send_inspected(&address, &options, files, lanes, progress, transcoder).await
         });
         let counts = |done: &AtomicUsize, failed: &AtomicUsize| {
             let (d, f) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));

@@ -170,6 +170,9 @@ pub struct RetrieveItem {
     pub sop_instance_uid: String,
     /// A local Part 10 file holding it.
     pub path: std::path::PathBuf,
+    /// Its SOP Class UID when known (an archive's index): the file's data
+    /// set is then not parsed before it is sent, only its meta group read.
+    pub sop_class_uid: Option<String>,
     /// Kept alive until the item is dropped: a scratch copy of an object
     /// kept elsewhere is removed then.
     pub keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
@@ -181,7 +184,23 @@ impl RetrieveItem {
         RetrieveItem {
             sop_instance_uid: sop_instance_uid.into(),
             path: path.into(),
+            sop_class_uid: None,
             keep: None,
+        }
+    }
+
+    /// The same, its SOP class known.
+    pub fn with_sop_class(mut self, sop_class_uid: impl Into<String>) -> Self {
+        self.sop_class_uid = Some(sop_class_uid.into());
+        self
+    }
+
+    /// What the sender needs of its file (blocking: reads the meta group,
+    /// and the data set's UIDs when the class is not known).
+    pub fn to_send(&self) -> crate::Result<crate::client::FileToSend> {
+        match &self.sop_class_uid {
+            Some(class) => crate::outgoing::known_file(&self.path, class, &self.sop_instance_uid),
+            None => crate::client::FileToSend::inspect(&self.path),
         }
     }
 }

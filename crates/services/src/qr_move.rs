@@ -100,11 +100,14 @@ impl RetrieveService for QrMove {
                 let local = key.as_ref().ok().and_then(|k| objects.local_path(k));
                 match (key, local) {
                     // A local file: a missing one fails at its turn, counted.
-                    (_, Some(path)) => RetrieveItem::file(i.sop_instance_uid, path),
+                    (_, Some(path)) => {
+                        RetrieveItem::file(i.sop_instance_uid, path).with_sop_class(i.sop_class_uid)
+                    }
                     (Ok(key), None) => match objects.local(&key) {
                         Ok(copy) => RetrieveItem {
                             sop_instance_uid: i.sop_instance_uid,
                             path: copy.path().to_path_buf(),
+                            sop_class_uid: Some(i.sop_class_uid),
                             keep: Some(Arc::new(copy)),
                         },
                         Err(e) => unreadable(i.sop_instance_uid, &e),
