@@ -17,6 +17,8 @@ pub struct ServerProcess {
     pub port: u16,
     /// The port of its `HL7 listening on` line (`sansfilm serve`), else 0.
     pub hl7_port: u16,
+    /// The port of its `web listening on` line, when it has one, else 0.
+    pub web_port: u16,
     /// The first `listening on` line itself.
     pub banner: String,
     /// Its data directory.
@@ -34,6 +36,19 @@ impl ServerProcess {
         data_dir: &Path,
         extra: &[&str],
         wait_hl7: bool,
+    ) -> ServerProcess {
+        Self::launch_with_web(bin, verb, data_dir, extra, wait_hl7, false)
+    }
+
+    /// [`launch`](Self::launch), waiting also for its `web listening on`
+    /// line when `wait_web`.
+    pub fn launch_with_web(
+        bin: &str,
+        verb: &[&str],
+        data_dir: &Path,
+        extra: &[&str],
+        wait_hl7: bool,
+        wait_web: bool,
     ) -> ServerProcess {
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
@@ -72,12 +87,18 @@ impl ServerProcess {
         } else {
             0
         };
+        let web_port = if wait_web {
+            next_line("web listening on").1
+        } else {
+            0
+        };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         ServerProcess {
             child,
             port,
             hl7_port,
+            web_port,
             banner,
             data_dir: data_dir.to_path_buf(),
             log,

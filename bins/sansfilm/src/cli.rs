@@ -36,6 +36,26 @@ pub enum Command {
         /// HL7 (MLLP) port of the bridge from the RIS; overrides `[serve] hl7_port`.
         #[arg(long, value_name = "N")]
         hl7_port: Option<u16>,
+        /// Web port (DICOMweb, viewer, practice page; 0: none); overrides
+        /// `[web] port` (8080, on this machine only unless `[web] bind`).
+        #[arg(long, value_name = "N")]
+        web_port: Option<u16>,
+    },
+    /// Practice users of the web pages and DICOMweb: `user add NAME --role
+    /// radiologist|secretary|admin` (the password is read from standard
+    /// input, 10 characters at least), `user passwd NAME`, `user del NAME`,
+    /// `user list`.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Share a study (or all of a patient's) with a referring physician or
+    /// the patient: `share create --study UID [--days N]` prints a link and
+    /// a short code with its PIN for the report; `share list`, `share revoke
+    /// ID`.
+    Share {
+        #[command(subcommand)]
+        command: ShareCommand,
     },
     /// Send DICOM files (or directories of them) to a DICOM server with C-STORE.
     Send {
@@ -205,6 +225,78 @@ pub enum Command {
     Status {
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        name: String,
+        /// What the user may do (only admin changes the configuration).
+        #[arg(long, value_parser = ["radiologist", "secretary", "admin"])]
+        role: String,
+    },
+    /// Change a user's password (read from standard input); their sessions end.
+    Passwd {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        name: String,
+    },
+    /// Remove a user.
+    Del {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        name: String,
+    },
+    /// List the users and their roles.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShareCommand {
+    /// Share one study (--study) or every study of a patient (--patient).
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Study Instance UID.
+        #[arg(
+            long,
+            value_name = "UID",
+            conflicts_with = "patient",
+            required_unless_present = "patient"
+        )]
+        study: Option<String>,
+        /// Patient ID.
+        #[arg(long, value_name = "ID")]
+        patient: Option<String>,
+        /// Days the share lasts (default `[web] share_days`, 30).
+        #[arg(long, value_name = "N")]
+        days: Option<u32>,
+        /// Address of the web server as the recipient reaches it, for the
+        /// link (default `[web] public_url`, else this machine's web port).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// List the shares, newest first.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Withdraw a share: its link and code stop working at once.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        /// The share's number (from `share create` or `share list`).
+        id: i64,
     },
 }
 

@@ -29,6 +29,16 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let hl7 = tokio::net::TcpListener::bind(hl7_addr)
         .await
         .with_context(|| format!("cannot listen on {hl7_addr} (HL7)"))?;
+    let web = if config.web.port != 0 {
+        let web_addr = SocketAddr::new(config.web.bind, config.web.port);
+        Some(
+            tokio::net::TcpListener::bind(web_addr)
+                .await
+                .with_context(|| format!("cannot listen on {web_addr} (web)"))?,
+        )
+    } else {
+        None
+    };
     let local = dicom.local_addr()?;
     let hl7_local = hl7.local_addr()?;
     tracing::info!(ae_title = %config.dicom.ae_title, data_dir = %config.data_dir.display(),
@@ -38,13 +48,16 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         config.dicom.ae_title
     );
     println!("sansfilm HL7 listening on {hl7_local}");
+    if let Some(w) = &web {
+        let scheme = if config.web.tls() { "https" } else { "http" };
+        println!("sansfilm web listening on {scheme}://{}", w.local_addr()?);
+    }
     let audit = sansfilm_services::audit::open(&config)?;
     sansfilm_services::audit::application(audit.as_ref(), "sansfilm serve", true);
     sansfilm_services::audit::configuration(audit.as_ref(), &config, "sansfilm serve");
     let config = Arc::new(config);
     run_everything(
-        dicom,
-        hl7,
+        sansfilm_services::storage_scp::Listeners { dicom, hl7, web },
         config,
         archive,
         worklist,
@@ -251,7 +264,7 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_existing(config: &Config) -> anyhow::Result<Archive> {
+pub(crate) fn open_existing(config: &Config) -> anyhow::Result<Archive> {
     anyhow::ensure!(
         config
             .data_dir

@@ -5,6 +5,7 @@ mod audit_cmd;
 mod cli;
 mod commands;
 mod qr_cmd;
+mod web_cmd;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
             port,
             aet,
             hl7_port,
+            web_port,
         } => common.load().map_err(Into::into).and_then(|mut c| {
             if let Some(p) = port {
                 c.serve.port = p;
@@ -39,6 +41,9 @@ fn main() -> ExitCode {
             }
             if let Some(p) = hl7_port {
                 c.serve.hl7_port = p;
+            }
+            if let Some(p) = web_port {
+                c.web.port = p;
             }
             c.validate()?;
             commands::serve(c)
@@ -144,6 +149,8 @@ fn main() -> ExitCode {
             .map_err(Into::into)
             .and_then(|c| commands::compress(&c, to, min_age_minutes, threads)),
         Command::Transcode { to, input, output } => commands::transcode(to, &input, &output),
+        Command::User { command } => web_cmd::user(command),
+        Command::Share { command } => web_cmd::share(command),
         Command::Status { common } => common
             .load()
             .map_err(Into::into)

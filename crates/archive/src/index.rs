@@ -178,6 +178,20 @@ impl Index {
         })
     }
 
+    /// The stored instances of a series (every version), in instance
+    /// number order: one query, for readers that want a whole series
+    /// (DICOMweb series metadata and retrieval).
+    pub fn series_instances(&self, series_uid: &str) -> Result<Vec<StoredInstance>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{SELECT_INSTANCE} WHERE series_ref = (SELECT id FROM series WHERE series_uid = ?1) \
+                 ORDER BY instance_number, id"
+            ))?;
+            let rows = stmt.query_map([series_uid], row_to_instance)?;
+            rows.collect()
+        })
+    }
+
     /// Every stored instance, in insertion order.
     pub fn all_instances(&self) -> Result<Vec<StoredInstance>> {
         self.read(|c| {

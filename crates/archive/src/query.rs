@@ -326,6 +326,16 @@ impl Index {
     /// not applied (PS3.4 C.2.2.1: an SCP matches the keys it supports);
     /// [`Index::supports`] tells which.
     pub fn query(&self, query: &Query) -> Result<Vec<InMemDicomObject>> {
+        self.query_ordered(query, false)
+    }
+
+    /// [`Index::query`], newest first (study date and time, then arrival):
+    /// the practice's list of recent studies.
+    pub fn query_newest_first(&self, query: &Query) -> Result<Vec<InMemDicomObject>> {
+        self.query_ordered(query, true)
+    }
+
+    fn query_ordered(&self, query: &Query, newest_first: bool) -> Result<Vec<InMemDicomObject>> {
         let cols = columns(query.level);
         let conditions: Vec<Condition> = query
             .conditions
@@ -335,12 +345,17 @@ impl Index {
             .collect();
         let select: Vec<&str> = cols.iter().map(|c| c.sql).collect();
         let (filter, args) = prefilter(&conditions, &cols);
+        let order = if newest_first {
+            order_clause(query.level).replace(", ", " DESC, ") + " DESC"
+        } else {
+            order_clause(query.level).to_string()
+        };
         let sql = format!(
             "SELECT {} {} {} {}",
             select.join(", "),
             from_clause(query.level),
             filter,
-            order_clause(query.level)
+            order
         );
         self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;

@@ -25,6 +25,9 @@ pub enum EventKind {
     SecurityAlert,
     /// Audit Log Used: someone read or exported the log (DCM 110101).
     AuditLogUsed,
+    /// User Authentication: a login or logout, a share code tried (DCM
+    /// 110114).
+    UserAuthentication,
 }
 
 impl EventKind {
@@ -40,6 +43,7 @@ impl EventKind {
             EventKind::DataExport => "110106",
             EventKind::SecurityAlert => "110113",
             EventKind::AuditLogUsed => "110101",
+            EventKind::UserAuthentication => "110114",
         }
     }
 
@@ -55,11 +59,12 @@ impl EventKind {
             EventKind::DataExport => "Export",
             EventKind::SecurityAlert => "Security Alert",
             EventKind::AuditLogUsed => "Audit Log Used",
+            EventKind::UserAuthentication => "User Authentication",
         }
     }
 
     /// All kinds, for parsing names on the command line.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::ApplicationActivity,
         EventKind::InstancesTransferred,
         EventKind::Query,
@@ -69,6 +74,7 @@ impl EventKind {
         EventKind::DataExport,
         EventKind::SecurityAlert,
         EventKind::AuditLogUsed,
+        EventKind::UserAuthentication,
     ];
 }
 

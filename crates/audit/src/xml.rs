@@ -73,6 +73,8 @@ fn event_type(record: &Record) -> Option<(&'static str, &'static str)> {
             Some(("110128", "Network Configuration"))
         }
         EventKind::SecurityAlert => Some(("110113", "Security Alert")),
+        EventKind::UserAuthentication if sub.contains("logout") => Some(("110123", "Logout")),
+        EventKind::UserAuthentication => Some(("110122", "Login")),
         _ => None,
     }
 }

@@ -99,6 +99,38 @@ pub fn transcode(obj: &DefaultDicomObject, target: Target) -> Result<DefaultDico
     Ok(out)
 }
 
+/// The data set of an instance in the native transfer syntax `ts` (Explicit
+/// or Implicit VR Little Endian), its pixels decoded (checked) when they are
+/// compressed, text in the object's own character set: what a peer that
+/// takes no compressed syntax receives. Objects without pixel data, or
+/// already native, are only re-encoded.
+pub fn native_dataset(obj: &DefaultDicomObject, ts: &str) -> Result<Vec<u8>> {
+    use dicom_encoding::TransferSyntaxIndex;
+    use dicom_encoding::text::SpecificCharacterSet;
+    let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(ts)
+        .filter(|_| is_native(ts))
+        .ok_or_else(|| Error::Unsupported(format!("{ts} is not a native transfer syntax")))?;
+    let stored = obj.meta().transfer_syntax().to_string();
+    let decoded;
+    let source: &InMemDicomObject = if !is_native(&stored) && obj.get(tags::PIXEL_DATA).is_some() {
+        decoded = decode_to_explicit(obj)?;
+        &decoded
+    } else {
+        obj
+    };
+    let charset = source
+        .get(tags::SPECIFIC_CHARACTER_SET)
+        .and_then(|e| e.to_str().ok())
+        .and_then(|t| SpecificCharacterSet::from_code(t.split('\\').next().unwrap_or("").trim()))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    source
+        .write_dataset_with_ts_cs(&mut out, syntax, charset)
+        .map_err(|e| Error::Encode(format!("cannot encode the data set in {ts}: {e}")))?;
+    Ok(out)
+}
+
 /// Transcodes an instance to `target` and returns the Part 10 file bytes
 /// (preamble, meta, data set). The bytes themselves are proven: they are
 /// parsed back and their pixels decoded and compared bit for bit with the

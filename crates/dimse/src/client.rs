@@ -7,7 +7,6 @@
 //! presentation context is proposed for each (SOP class, transfer syntax) pair
 //! met in the files.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,12 +17,8 @@ use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu, PresentationContextResultRe
 use tokio::net::TcpStream;
 
 use crate::command::{Command, field};
-use crate::outgoing::{self, NotReady};
+use crate::outgoing::{self};
 use crate::{Error, Result, status};
-
-/// Most presentation contexts proposed in one association (the standard's
-/// limit is 128, odd IDs 1 to 255).
-const MAX_CONTEXTS: usize = 127;
 
 /// Options of the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +184,7 @@ pub(crate) const NATIVE_FALLBACK: [&str; 2] = [
     dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN,
 ];
 
-fn is_native(ts: &str) -> bool {
+pub(crate) fn is_native(ts: &str) -> bool {
     #[allow(deprecated)]
     let big = dicom_dictionary_std::uids::EXPLICIT_VR_BIG_ENDIAN;
     NATIVE_FALLBACK.contains(&ts) || ts == big
@@ -270,139 +265,14 @@ pub async fn send_inspected(
             }
         }
     }
-    let n = associations.max(1).min(ready.len().max(1));
-    let mut lanes: Vec<Vec<FileToSend>> = (0..n).map(|_| vec![]).collect();
-    for (i, f) in ready.into_iter().enumerate() {
-        lanes[i % n].push(f);
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for lane in lanes.into_iter().filter(|l| !l.is_empty()) {
-        let address = address.to_string();
-        let options = options.clone();
-        let on_done = on_done.clone();
-        let transcoder = transcoder.clone();
-        tasks.spawn(async move { send_lane(&address, &options, lane, on_done, transcoder).await });
-    }
-    while let Some(done) = tasks.join_next().await {
-        report
-            .outcomes
-            .extend(done.map_err(|e| Error::Io(std::io::Error::other(e)))?);
-    }
+    report.outcomes.extend(
+        crate::lanes::send(address, options, ready, associations, on_done, transcoder).await?,
+    );
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-/// Sends one lane's files, in as many successive associations as its
-/// presentation contexts need.
-async fn send_lane(
-    address: &str,
-    options: &ClientOptions,
-    files: Vec<FileToSend>,
-    on_done: Arc<dyn Fn(&SendOutcome) + Send + Sync>,
-    transcoder: Option<Arc<dyn Transcoder>>,
-) -> Vec<SendOutcome> {
-    let mut outcomes = Vec::with_capacity(files.len());
-    let mut rest = &files[..];
-    // With a transcoder, a compressed pair takes a second context (native).
-    let max_pairs = if transcoder.is_some() {
-        MAX_CONTEXTS / 2
-    } else {
-        MAX_CONTEXTS
-    };
-    while !rest.is_empty() {
-        // Take files until max_pairs distinct (class, syntax) pairs.
-        let mut pairs = BTreeSet::new();
-        let mut take = 0;
-        for f in rest {
-            let pair = (f.sop_class_uid.clone(), f.transfer_syntax.clone());
-            if !pairs.contains(&pair) && pairs.len() == max_pairs {
-                break;
-            }
-            pairs.insert(pair);
-            take += 1;
-        }
-        let (batch, tail) = rest.split_at(take);
-        rest = tail;
-        let mut contexts: Vec<(String, Vec<String>)> = vec![];
-        for (class, ts) in pairs {
-            if transcoder.is_some() && !is_native(&ts) {
-                let native = (class.clone(), NATIVE_FALLBACK.map(String::from).to_vec());
-                if !contexts.contains(&native) {
-                    contexts.push(native);
-                }
-            }
-            contexts.push((class, vec![ts]));
-        }
-        let mut assoc = match connect(address, options, &contexts).await {
-            Ok(a) => a,
-            Err(e) => {
-                for f in batch {
-                    let o = not_sent(f, &e.to_string());
-                    on_done(&o);
-                    outcomes.push(o);
-                }
-                continue;
-            }
-        };
-        let mut message_id: u16 = 0;
-        let mut broken: Option<String> = None;
-        // The next file is read (or decoded) on a blocking thread while this
-        // one is sent.
-        let accepted = Arc::new(outgoing::accepted_contexts(assoc.presentation_contexts()));
-        let prepare = |f: &FileToSend| outgoing::prepare_in_background(f, &accepted, &transcoder);
-        let mut next = batch.first().map(prepare);
-        for (i, f) in batch.iter().enumerate() {
-            let ready = next.take();
-            if let Some(why) = &broken {
-                let o = not_sent(f, why);
-                on_done(&o);
-                outcomes.push(o);
-                continue;
-            }
-            let ready = match ready {
-                Some(task) => task
-                    .await
-                    .unwrap_or_else(|e| Err(NotReady::Unreadable(e.to_string()))),
-                None => Err(NotReady::Unreadable("not prepared".into())),
-            };
-            next = batch.get(i + 1).map(prepare);
-            message_id = message_id.wrapping_add(1).max(1);
-            let outcome = match ready {
-                Err(NotReady::NoContext) => not_sent(
-                    f,
-                    &Error::NoPresentationContext {
-                        sop_class: f.sop_class_uid.clone(),
-                        transfer_syntax: f.transfer_syntax.clone(),
-                    }
-                    .to_string(),
-                ),
-                Err(NotReady::Unreadable(why)) => {
-                    not_sent(f, &format!("{}: {why}", f.path.display()))
-                }
-                Ok(ready) => match store_ready(&mut assoc, options, f, ready, message_id).await {
-                    Ok(o) => o,
-                    Err(e) => {
-                        // Anything failing on the wire leaves the association
-                        // unusable.
-                        let why = e.to_string();
-                        broken = Some(format!("association failed: {why}"));
-                        not_sent(f, &why)
-                    }
-                },
-            };
-            on_done(&outcome);
-            outcomes.push(outcome);
-        }
-        if broken.is_none() {
-            let _ = assoc.release().await;
-        } else {
-            let _ = assoc.abort().await;
-        }
-    }
-    outcomes
-}
-
-fn not_sent(f: &FileToSend, why: &str) -> SendOutcome {
+pub(crate) fn not_sent(f: &FileToSend, why: &str) -> SendOutcome {
     SendOutcome {
         path: f.path.clone(),
         status: None,
@@ -469,7 +339,7 @@ pub(crate) fn accepted_context(
 }
 
 /// One C-STORE of a file made ready: command, data set, response.
-async fn store_ready(
+pub(crate) async fn store_ready(
     assoc: &mut ClientAssoc,
     options: &ClientOptions,
     f: &FileToSend,

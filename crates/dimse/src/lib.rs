@@ -50,6 +50,7 @@ mod find_scp;
 #[doc(hidden)]
 pub mod fuzz;
 mod get_scp;
+mod lanes;
 mod move_scp;
 pub mod negotiation;
 pub mod options;

@@ -132,6 +132,21 @@ pub fn alert(log: &AuditLog, what: &str, detail: String) {
     }
 }
 
+/// A share made from the command line (`sansfilm share create`).
+pub fn share_created(log: &AuditLog, share_id: i64, scope: &str) {
+    let event = AuditEvent::new(
+        EventKind::SecurityAlert,
+        "share created",
+        Action::Execute,
+        Outcome::Success,
+    )
+    .participant("sansfilm share", host(), true)
+    .detail(format!("share #{share_id}: {scope}"));
+    if let Err(e) = log.append(event) {
+        tracing::error!("cannot audit the share: {e}");
+    }
+}
+
 /// Records the start or stop of a service, and writes the head of the chain
 /// to the service log as a checkpoint.
 pub fn application(log: Option<&AuditLog>, service: &str, started: bool) {

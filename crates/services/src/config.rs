@@ -76,6 +76,8 @@ pub struct Config {
     pub query: crate::qr_find::QueryConfig,
     /// Priors sent to a workstation when an exam is ordered.
     pub prefetch: crate::prefetch::PrefetchConfig,
+    /// The web server: DICOMweb, the viewer, the practice page, shares.
+    pub web: sansfilm_web::WebOptions,
 }
 
 impl Default for Config {
@@ -94,6 +96,7 @@ impl Default for Config {
             compression: crate::compression::CompressionConfig::default(),
             query: crate::qr_find::QueryConfig::default(),
             prefetch: crate::prefetch::PrefetchConfig::default(),
+            web: sansfilm_web::WebOptions::default(),
         }
     }
 }
@@ -223,6 +226,7 @@ impl Config {
                 self.prefetch.destination
             )));
         }
+        self.web.validate().map_err(ConfigError::Invalid)?;
         if self.dicom.max_associations == 0 {
             return Err(ConfigError::Invalid(
                 "dicom.max_associations must be at least 1".into(),

@@ -7,14 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dicom_dictionary_std::{tags, uids};
-use dicom_encoding::TransferSyntaxIndex;
-use dicom_encoding::text::SpecificCharacterSet;
 use dicom_object::InMemDicomObject;
-use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use sansfilm_archive::Archive;
 use sansfilm_audit::event::{Action, EventKind, Outcome};
 use sansfilm_audit::{AuditEvent, AuditLog};
-use sansfilm_codec::transcode::{Target, transcode};
+use sansfilm_codec::transcode::native_dataset;
 use sansfilm_dimse::client::Transcoder;
 use sansfilm_dimse::{Failure, RetrieveContext, RetrieveItem, RetrieveService, status};
 
@@ -153,21 +150,6 @@ pub struct NativeTranscoder;
 impl Transcoder for NativeTranscoder {
     fn native(&self, path: &Path, ts: &str) -> Result<Vec<u8>, String> {
         let obj = dicom_object::open_file(path).map_err(|e| e.to_string())?;
-        let decoded = transcode(&obj, Target::Explicit).map_err(|e| e.to_string())?;
-        let syntax = TransferSyntaxRegistry
-            .get(ts)
-            .ok_or_else(|| format!("transfer syntax {ts} unknown"))?;
-        let charset = decoded
-            .get(tags::SPECIFIC_CHARACTER_SET)
-            .and_then(|e| e.to_str().ok())
-            .and_then(|t| {
-                SpecificCharacterSet::from_code(t.split('\\').next().unwrap_or("").trim())
-            })
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        decoded
-            .write_dataset_with_ts_cs(&mut out, syntax, charset)
-            .map_err(|e| e.to_string())?;
-        Ok(out)
+        native_dataset(&obj, ts).map_err(|e| e.to_string())
     }
 }

@@ -144,18 +144,30 @@ pub async fn run_hl7_with(
     .await
 }
 
+/// The sockets `sansfilm serve` listens on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Every DICOM service.
+    pub dicom: TcpListener,
+    /// HL7 from the RIS.
+    pub hl7: TcpListener,
+    /// The web server, when there is one.
+    pub web: Option<TcpListener>,
+}
+
 /// Everything `sansfilm serve` runs, on already bound listeners, until
-/// `shutdown`: all DICOM services on one port, the HL7 bridge on another, and
+/// `shutdown`: all DICOM services on one port, the HL7 bridge on another, the
+/// web server (DICOMweb, viewer, practice page) when it has a listener, and
 /// the forwarding of the audit trail to the configured repository.
 pub async fn run_everything(
-    dicom: TcpListener,
-    hl7: TcpListener,
+    listeners: Listeners,
     config: Arc<Config>,
     archive: Archive,
     worklist: Arc<WorklistStore>,
     audit: Option<AuditLog>,
     shutdown: impl Future,
 ) -> std::io::Result<()> {
+    let Listeners { dicom, hl7, web } = listeners;
     let stop = tokio_util::sync::CancellationToken::new();
     let forwarder = match (&audit, &config.audit.syslog) {
         (Some(log), Some(dest)) => Some(tokio::spawn(crate::audit::forward_to_syslog(
@@ -181,6 +193,24 @@ pub async fn run_everything(
         prefetcher,
         stop.clone().cancelled_owned(),
     ));
+    let web_task = match web {
+        Some(listener) => {
+            let accounts = sansfilm_web::accounts::Accounts::open(&config.data_dir)
+                .map_err(std::io::Error::other)?;
+            let state = sansfilm_web::WebState::new(
+                archive.clone(),
+                accounts,
+                audit.clone(),
+                config.web.clone(),
+            );
+            Some(tokio::spawn(sansfilm_web::server::run(
+                listener,
+                state,
+                stop.clone().cancelled_owned(),
+            )))
+        }
+        None => None,
+    };
     let dicom_task = tokio::spawn(run_all_dicom(
         dicom,
         config,
@@ -194,6 +224,9 @@ pub async fn run_everything(
     let (d, h, _) = tokio::join!(dicom_task, hl7_task, compression);
     if let Some(f) = forwarder {
         let _ = f.await;
+    }
+    if let Some(w) = web_task {
+        w.await.map_err(std::io::Error::other)??;
     }
     d.map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;

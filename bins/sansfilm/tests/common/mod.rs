@@ -13,6 +13,8 @@ pub use sansfilm_benches::harness::ServerProcess as Server;
 pub trait Serve {
     /// `sansfilm serve` on port 0 with `data_dir` and extra arguments.
     fn start(data_dir: &Path, extra: &[&str]) -> Server;
+    /// `sansfilm serve` with its web server on a free port.
+    fn start_web(data_dir: &Path, extra: &[&str]) -> Server;
     /// `sansfilm serve` on `dir/data` with the configuration `toml` (written
     /// to `dir/sansfilm.toml`).
     fn with_config(dir: &Path, toml: &str) -> Server;
@@ -22,9 +24,40 @@ pub trait Serve {
 
 impl Serve for Server {
     fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut args = vec!["--hl7-port", "0"];
+        // No web server unless a test asks for one (`start_web`): the
+        // tests run in parallel, and 8080 is one port.
+        let mut args = vec!["--hl7-port", "0", "--web-port", "0"];
         args.extend_from_slice(extra);
         Server::start_bin(env!("CARGO_BIN_EXE_sansfilm"), &["serve"], data_dir, &args)
+    }
+
+    fn start_web(data_dir: &Path, extra: &[&str]) -> Server {
+        // The web port is picked here (0 means "no web server"): a port
+        // another process took meanwhile is tried again with another.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+                .to_string();
+            let mut args = vec!["--hl7-port", "0", "--web-port", &port];
+            args.extend_from_slice(extra);
+            let launched = std::panic::catch_unwind(|| {
+                Server::launch_with_web(
+                    env!("CARGO_BIN_EXE_sansfilm"),
+                    &["serve"],
+                    data_dir,
+                    &args,
+                    true,
+                    true,
+                )
+            });
+            if let Ok(server) = launched {
+                return server;
+            }
+        }
+        panic!("no free web port after 5 tries");
     }
 
     fn with_config(dir: &Path, toml: &str) -> Server {
