@@ -53,7 +53,10 @@ fn udp_export_sends_every_record_once_per_call() {
     let (_d, log) = sample_log();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let dest = Destination::Udp(sock.local_addr().unwrap().to_string());
-    assert_eq!(send_pending(&log, &dest, "sansfilm").unwrap(), EventKind::ALL.len());
+    assert_eq!(
+        send_pending(&log, &dest, "sansfilm").unwrap(),
+        EventKind::ALL.len()
+    );
     let mut buf = vec![0u8; 65536];
     for _ in 0..EventKind::ALL.len() {
         let n = sock.recv(&mut buf).unwrap();
@@ -86,9 +89,15 @@ fn tcp_export_keeps_the_backlog_while_the_collector_is_down() {
         s.read_to_string(&mut all).unwrap();
         all
     });
-    assert_eq!(send_pending(&log, &dest, "sansfilm").unwrap(), EventKind::ALL.len());
+    assert_eq!(
+        send_pending(&log, &dest, "sansfilm").unwrap(),
+        EventKind::ALL.len()
+    );
     let received = reader.join().unwrap();
-    assert_eq!(received.matches("<AuditMessage>").count(), EventKind::ALL.len());
+    assert_eq!(
+        received.matches("<AuditMessage>").count(),
+        EventKind::ALL.len()
+    );
     assert!(
         received.split_once(' ').unwrap().0.parse::<usize>().is_ok(),
         "octet counting"
@@ -161,9 +170,15 @@ fn tls_export_with_mutual_authentication() {
     )
     .unwrap();
     let dest = Destination::parse(&format!("tls://localhost:{port}"), Some(client)).unwrap();
-    assert_eq!(send_pending(&log, &dest, "sansfilm").unwrap(), EventKind::ALL.len());
+    assert_eq!(
+        send_pending(&log, &dest, "sansfilm").unwrap(),
+        EventKind::ALL.len()
+    );
     let received = reader.join().unwrap();
-    assert_eq!(received.matches("<AuditMessage>").count(), EventKind::ALL.len());
+    assert_eq!(
+        received.matches("<AuditMessage>").count(),
+        EventKind::ALL.len()
+    );
     // Without a CA, tls:// is refused with a clear message.
     assert!(
         Destination::parse("tls://localhost:1", None)
