@@ -130,3 +130,275 @@ fn dicomweb_refuses_callers_without_credentials() {
     assert_eq!(status("/", None), 303);
     assert_eq!(status("/login", None), 200);
 }
+
+/// A share made with `sansfilm share create`: (id, token, code, pin).
+fn create_share(data: &std::path::Path, args: &[&str]) -> (i64, String, String, String) {
+    let mut all = vec!["share", "create", "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, out, err) = sansfilm(&all);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = out
+        .split("share #")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let token = out
+        .split("/share/")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let code_ = out
+        .split("code: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let pin = out
+        .split("PIN: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    (id, token, code_, pin)
+}
+
+fn session_of(reply: &HttpReply) -> String {
+    let cookie = reply.header("set-cookie").expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    format!("Cookie: {}", cookie.split(';').next().unwrap())
+}
+
+fn uid_of(path: &std::path::Path, tag: dicom_core::Tag) -> String {
+    dicom_object::open_file(path)
+        .unwrap()
+        .element(tag)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches('\0')
+        .to_string()
+}
+
+#[test]
+fn a_share_reaches_its_study_only_and_its_code_resists_guessing() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_web(&data, &[]);
+    let (ct, mr) = (
+        fixtures().join("nema-wg04/CT1_UNC.dcm"),
+        fixtures().join("nema-wg04/MR1_JLSL.dcm"),
+    );
+    let port = server.port.to_string();
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        ct.to_str().unwrap(),
+        mr.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (mine, other) = (
+        uid_of(&ct, tags::STUDY_INSTANCE_UID),
+        uid_of(&mr, tags::STUDY_INSTANCE_UID),
+    );
+    let other_series = uid_of(&mr, tags::SERIES_INSTANCE_UID);
+    let other_sop = uid_of(&mr, tags::SOP_INSTANCE_UID);
+    let (code, _, err) = sansfilm(&[
+        "share",
+        "create",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--study",
+        "1.2.3.4",
+    ]);
+    assert_eq!(code, 1, "a study the archive does not hold: {err}");
+    let (id, token, short, pin) = create_share(&data, &["--study", &mine, "--days", "7"]);
+    assert!(token.len() >= 22, "{token}");
+    let web = server.web_port;
+
+    // The link: a session for that study, and the viewer on it.
+    let opened = http(web, "GET", &format!("/share/{token}"), &[], b"");
+    assert_eq!(opened.status, 303);
+    assert_eq!(
+        opened.header("location"),
+        Some(format!("/viewer?StudyInstanceUIDs={mine}").as_str())
+    );
+    let cookie = session_of(&opened);
+    let get = |path: &str| http(web, "GET", path, &[&cookie], b"");
+    let found = get("/dicom-web/studies");
+    assert_eq!(found.status, 200);
+    let body = String::from_utf8_lossy(&found.body);
+    assert!(body.contains(&mine) && !body.contains(&other), "{body}");
+    for path in ["/dicom-web/series", "/dicom-web/instances"] {
+        let b = String::from_utf8_lossy(&get(path).body).to_string();
+        assert!(b.contains(&mine) && !b.contains(&other), "{path}: {b}");
+    }
+    assert_eq!(
+        get(&format!("/dicom-web/studies?StudyInstanceUID={other}")).body,
+        b"[]"
+    );
+    assert_eq!(
+        get(&format!("/dicom-web/studies/{other}/series")).body,
+        b"[]"
+    );
+    let inst = format!("/dicom-web/studies/{other}/series/{other_series}/instances/{other_sop}");
+    for path in [
+        format!("/dicom-web/studies/{other}"),
+        format!("/dicom-web/studies/{other}/metadata"),
+        format!("/dicom-web/studies/{other}/series/{other_series}/metadata"),
+        format!("/dicom-web/studies/{other}/thumbnail"),
+        inst.clone(),
+        format!("{inst}/metadata"),
+        format!("{inst}/frames/1"),
+        format!("{inst}/rendered"),
+        format!("{inst}/bulkdata/7FE00010"),
+        format!("/practice/studies/{other}.zip"),
+    ] {
+        assert_eq!(
+            get(&path).status,
+            404,
+            "{path} reached through a share of another study"
+        );
+    }
+    assert_eq!(
+        get(&format!("/dicom-web/studies/{mine}/metadata")).status,
+        200
+    );
+    let zip = get(&format!("/practice/studies/{mine}.zip"));
+    assert_eq!(zip.status, 200);
+    assert!(zip.body.starts_with(b"PK"), "a zip of the study");
+    // No path from a share to what practice users do.
+    let form = format!("study={mine}");
+    let r = http(
+        web,
+        "POST",
+        "/practice/share",
+        &[&cookie, "Content-Type: application/x-www-form-urlencoded"],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 403, "a share holder makes no share");
+    let r = http(
+        web,
+        "POST",
+        "/dicom-web/studies",
+        &[
+            &cookie,
+            "Content-Type: multipart/related; type=\"application/dicom\"; boundary=x",
+        ],
+        b"--x--\r\n",
+    );
+    assert_eq!(r.status, 403, "a share holder stores nothing");
+
+    // The short code with its PIN opens the same share; wrong PINs lock it.
+    let post_code = |pin: &str| {
+        let form = format!("code={}&pin={pin}", short.to_lowercase());
+        http(
+            web,
+            "POST",
+            "/code",
+            &["Content-Type: application/x-www-form-urlencoded"],
+            form.as_bytes(),
+        )
+    };
+    let r = post_code(&pin);
+    assert_eq!(r.status, 303, "{}", String::from_utf8_lossy(&r.body));
+    let wrong = if pin == "000000" { "000001" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(post_code(wrong).status, 401);
+    }
+    assert_eq!(
+        post_code(&pin).status,
+        429,
+        "locked after five wrong PINs, even for the right one"
+    );
+
+    // Guessing links from one address is stopped.
+    for i in 0..20 {
+        let s = http(web, "GET", &format!("/share/guess{i}"), &[], b"").status;
+        assert!(s == 401 || s == 429, "{s}");
+    }
+    assert_eq!(
+        http(web, "GET", &format!("/share/{token}"), &[], b"").status,
+        429
+    );
+
+    // Revoked: the session and the link stop at once.
+    let (code, out, err) = sansfilm(&[
+        "share",
+        "revoke",
+        "--data-dir",
+        data.to_str().unwrap(),
+        &id.to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(get("/dicom-web/studies").status, 401);
+
+    // Every access went into the audit trail with the share's number.
+    assert!(audit_count(&data, &format!("share #{id}")) >= 3);
+}
+
+#[test]
+fn an_expired_share_is_refused() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_web(&data, &[]);
+    let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
+    let port = server.port.to_string();
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        ct.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let study = uid_of(&ct, tags::STUDY_INSTANCE_UID);
+    let (id, token, short, pin) = create_share(&data, &["--study", &study]);
+    let opened = http(server.web_port, "GET", &format!("/share/{token}"), &[], b"");
+    let cookie = session_of(&opened);
+    rusqlite::Connection::open(data.join("web.sqlite"))
+        .unwrap()
+        .execute("UPDATE shares SET expires_at = 1 WHERE id = ?1", [id])
+        .unwrap();
+    assert_eq!(
+        http(server.web_port, "GET", &format!("/share/{token}"), &[], b"").status,
+        403
+    );
+    assert_eq!(
+        http(
+            server.web_port,
+            "GET",
+            "/dicom-web/studies",
+            &[&cookie],
+            b""
+        )
+        .status,
+        401
+    );
+    let form = format!("code={short}&pin={pin}");
+    let r = http(
+        server.web_port,
+        "POST",
+        "/code",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        form.as_bytes(),
+    );
+    assert_eq!(r.status, 403);
+}
