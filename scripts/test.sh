@@ -2,10 +2,12 @@
 # Runs the whole test suite of sansfilm, after installing what the tests need:
 # DCMTK (storescu, findscu, echoscu: real peers; its codecs), GDCM's gdcmconv
 # (files compressed by another toolkit), rsyslog (an audit
-# repository) and cmake with apt-get, and
-# pynetdicom, the hl7 package (mllp_send), lxml and rnc2rng (audit schema),
-# pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls)
-# in a virtual environment (.venv). Needs root or sudo for apt-get and for the
+# repository), Chromium (the viewer in a real browser), Node.js and npm, and
+# cmake with apt-get;
+# pynetdicom, dicomweb-client, the hl7 package (mllp_send), lxml and rnc2rng
+# (audit schema), pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls)
+# in a virtual environment (.venv); the OHIF viewer (scripts/fetch-viewer.sh)
+# and playwright-core (.node) with npm. Needs root or sudo for apt-get and for the
 # full-disk test, which mounts a small tmpfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,9 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)   # CharLS (JPEG-LS) builds wi
 command -v g++ >/dev/null 2>&1 || need+=(g++)       # and is C++
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+[ -x /usr/bin/chromium ] || need+=(chromium)             # the viewer test's browser
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)             # fetches OHIF, playwright-core
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -29,7 +34,9 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -c 'import pynetdicom, hl7, lxml, rnc2rng, numpy, pylibjpeg, openjpeg, libjpeg, jpeg_ls' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7 lxml rnc2rng numpy pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg pyjpegls
+.venv/bin/python -c 'import pynetdicom, hl7, lxml, rnc2rng, numpy, pylibjpeg, openjpeg, libjpeg, jpeg_ls, dicomweb_client' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7 lxml rnc2rng numpy pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg pyjpegls dicomweb-client
+./scripts/fetch-viewer.sh
+[ -d .node/node_modules/playwright-core ] || npm install --silent --no-audit --no-fund --prefix .node playwright-core@1.65.2
 export SANSFILM_PYTHON="$PWD/.venv/bin/python"
 
 cargo fmt --all --check

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
-use dicom_pixeldata::{ConvertOptions, PixelDecoder};
+use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption, WindowLevel};
 use sansfilm_codec::image::ImageLayout;
 use sansfilm_codec::transcode::{Target as Codec, is_native, transcode};
 
@@ -209,8 +209,13 @@ fn render(
     let pixels = obj
         .decode_pixel_data()
         .map_err(|e| Error::Internal(format!("cannot decode the pixels: {e}")))?;
+    let options = ConvertOptions::new().force_8bit();
+    let options = match auto_window(obj, &pixels, frame) {
+        Some(w) => options.with_voi_lut(VoiLutOption::Custom(w)),
+        None => options,
+    };
     let img = pixels
-        .to_dynamic_image_with_options(frame, &ConvertOptions::new().force_8bit())
+        .to_dynamic_image_with_options(frame, &options)
         .map_err(|e| Error::Internal(format!("cannot render: {e}")))?;
     let img = match viewport {
         Some((w, h)) if w > 0 && h > 0 && (img.width() > w || img.height() > h) => {
@@ -226,6 +231,44 @@ fn render(
     }
     .map_err(|e| Error::Internal(format!("cannot encode the image: {e}")))?;
     Ok(out.into_inner())
+}
+
+/// A window for a grey image that says none (CT often does not): from the
+/// 1st to the 99th percentile of its values, so that the padding around a
+/// scan and a few bright pixels do not leave the image black, as min-max
+/// would. `None` when the image gives its own (window or VOI LUT).
+fn auto_window(
+    obj: &DefaultDicomObject,
+    pixels: &dicom_pixeldata::DecodedPixelData<'_>,
+    frame: u32,
+) -> Option<WindowLevel> {
+    let has_own =
+        obj.get(tags::WINDOW_CENTER).is_some() || obj.get(tags::VOILUT_SEQUENCE).is_some();
+    let samples = obj
+        .get(tags::SAMPLES_PER_PIXEL)
+        .and_then(|e| e.to_int::<u16>().ok())
+        .unwrap_or(1);
+    if has_own || samples != 1 {
+        return None;
+    }
+    let values: Vec<f64> = pixels.to_vec_frame::<f64>(frame).ok()?;
+    let step = (values.len() / 65_536).max(1);
+    let mut sample: Vec<f64> = values
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if sample.len() < 2 {
+        return None;
+    }
+    sample.sort_by(f64::total_cmp);
+    let lo = sample[sample.len() / 100];
+    let hi = sample[sample.len() * 99 / 100];
+    (hi > lo).then(|| WindowLevel {
+        center: (lo + hi) / 2.0,
+        width: hi - lo,
+    })
 }
 
 fn viewport(params: &HashMap<String, String>, default: Option<(u32, u32)>) -> Option<(u32, u32)> {
