@@ -402,3 +402,73 @@ fn an_expired_share_is_refused() {
     );
     assert_eq!(r.status, 403);
 }
+
+#[test]
+fn series_metadata_is_kept_gzip_until_the_series_changes() {
+    use dicom_dictionary_std::tags;
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "dr.martin", "radiologist", "un mot de passe long");
+    let config = dir.path().join("sansfilm.toml");
+    std::fs::write(&config, "[compression]\nenabled = false\n").unwrap();
+    let server = Server::start_web(&data, &["--config", config.to_str().unwrap()]);
+    let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
+    let port = server.port.to_string();
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        ct.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let path = format!(
+        "/dicom-web/studies/{}/series/{}/metadata",
+        uid_of(&ct, tags::STUDY_INSTANCE_UID),
+        uid_of(&ct, tags::SERIES_INSTANCE_UID)
+    );
+    let auth = basic("dr.martin:un mot de passe long");
+    let fetch = |gzip: bool| -> String {
+        let mut headers = vec![auth.as_str()];
+        if gzip {
+            headers.push("Accept-Encoding: gzip");
+        }
+        let r = http(server.web_port, "GET", &path, &headers, b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/dicom+json"));
+        if gzip {
+            assert_eq!(r.header("content-encoding"), Some("gzip"));
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(&r.body[..])
+                .read_to_string(&mut s)
+                .unwrap();
+            s
+        } else {
+            assert_eq!(r.header("content-encoding"), None);
+            String::from_utf8(r.body).unwrap()
+        }
+    };
+    let first = fetch(true);
+    assert!(first.contains("\"1.2.840.10008.1.2.1\""), "{first}");
+    assert_eq!(
+        fetch(false),
+        first,
+        "the same document, unpacked for a client without gzip"
+    );
+    let (code, out, err) = sansfilm(&[
+        "compress",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--min-age-minutes",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let after = fetch(true);
+    assert!(
+        after.contains("\"1.2.840.10008.1.2.4.80\"") && !after.contains("\"1.2.840.10008.1.2.1\""),
+        "the compressed series has a new document: {after}"
+    );
+}

@@ -63,6 +63,12 @@ fn a_user_and_a_share_holder_see_the_study_in_ohif() {
         mr.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}{err}");
+    // Kept in JPEG-LS, as the archive keeps images: OHIF asks frames with
+    // transfer-syntax=* and decodes them in the browser.
+    let (code, out, err) = sansfilm(&[
+        "compress", "--data-dir", data.to_str().unwrap(), "--min-age-minutes", "0",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
     let study = "1.3.6.1.4.1.5962.1.2.1.20040826185059.5457";
     let other = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457";
     let (code, out, err) = sansfilm(&[
@@ -109,5 +115,9 @@ fn a_user_and_a_share_holder_see_the_study_in_ohif() {
         out.status.success() && text.contains("ALL OK"),
         "{text}\n--- server log ---\n{}",
         server.log_text()
+    );
+    assert!(
+        text.contains("frames as stored: 1.2.840.10008.1.2.4.80"),
+        "the viewer took the JPEG-LS frames as stored: {text}"
     );
 }

@@ -1,6 +1,6 @@
 //! What a WADO-RS client accepts: the `Accept` header's media types and
-//! their `type` and `transfer-syntax` parameters (PS3.18 8.7), read with
-//! the `mime` crate, and the `accept` query parameter browsers use.
+//! their `type` and `transfer-syntax` parameters (PS3.18 8.7), and the
+//! `accept` query parameter browsers use.
 
 use axum::http::{HeaderMap, header};
 
@@ -33,22 +33,34 @@ pub fn acceptable(headers: &HeaderMap, query_accept: Option<&str>) -> Vec<Accept
     let mut out = vec![];
     for value in &values {
         for item in split_media_ranges(value) {
-            let Ok(m) = item.trim().parse::<mime::Mime>() else {
-                continue;
-            };
+            // Read leniently by hand: OHIF leaves `type=application/octet-stream`
+            // unquoted, which strict parsers (the `mime` crate) refuse.
+            let mut pieces = item.split(';').map(str::trim);
+            let essence = pieces.next().unwrap_or("").to_ascii_lowercase();
+            let params: Vec<(String, String)> = pieces
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| {
+                    (
+                        k.trim().to_ascii_lowercase(),
+                        v.trim().trim_matches('"').to_string(),
+                    )
+                })
+                .collect();
             let param = |name: &str| {
-                m.get_param(name)
-                    .map(|v| v.as_str().trim_matches('"').to_string())
+                params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
             };
-            let media_type = if m.type_() == mime::MULTIPART {
+            let media_type = if essence.starts_with("multipart/") {
                 match param("type") {
                     Some(t) => t.to_ascii_lowercase(),
                     None => continue,
                 }
             } else {
-                m.essence_str().to_ascii_lowercase()
+                essence
             };
-            if media_type == "*/*" {
+            if media_type == "*/*" || media_type.is_empty() {
                 continue;
             }
             out.push(Acceptable {
@@ -58,6 +70,24 @@ pub fn acceptable(headers: &HeaderMap, query_accept: Option<&str>) -> Vec<Accept
         }
     }
     out
+}
+
+/// A media type's essence (lower case) and its parameters (names lower
+/// case, quotes removed). Read leniently by hand: OHIF leaves
+/// `type=application/octet-stream` unquoted, which strict parsers refuse.
+pub fn media_type_parts(value: &str) -> (String, Vec<(String, String)>) {
+    let mut pieces = value.split(';').map(str::trim);
+    let essence = pieces.next().unwrap_or("").to_ascii_lowercase();
+    let params = pieces
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_string(),
+            )
+        })
+        .collect();
+    (essence, params)
 }
 
 /// Splits an Accept value at the commas that separate media ranges (not
@@ -123,6 +153,7 @@ mod tests {
 
     #[test]
     fn ohif_frames_and_dicomweb_client_instances() {
+        // OHIF's header, `type` unquoted.
         let a = acceptable(
             &headers("multipart/related; type=application/octet-stream; transfer-syntax=*"),
             None,

@@ -79,24 +79,27 @@ fn boundary(headers: &HeaderMap) -> Result<String> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let m: mime::Mime = ct
-        .parse()
-        .map_err(|_| Error::UnsupportedMediaType(format!("Content-Type {ct:?} cannot be read")))?;
-    if m.type_() != mime::MULTIPART || m.subtype() != "related" {
-        return Err(Error::UnsupportedMediaType(
-            "STOW-RS takes multipart/related; type=\"application/dicom\"".into(),
-        ));
-    }
-    if let Some(t) = m.get_param("type")
-        && t.as_str().trim_matches('"') != "application/dicom"
-    {
+    let (essence, params) = crate::accept::media_type_parts(ct);
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if essence != "multipart/related" {
         return Err(Error::UnsupportedMediaType(format!(
-            "parts of type {} are not taken: send application/dicom (Part 10 files)",
-            t.as_str()
+            "STOW-RS takes multipart/related; type=\"application/dicom\", not {ct:?}"
         )));
     }
-    m.get_param(mime::BOUNDARY)
-        .map(|b| b.as_str().trim_matches('"').to_string())
+    if let Some(t) = param("type")
+        && !t.eq_ignore_ascii_case("application/dicom")
+    {
+        return Err(Error::UnsupportedMediaType(format!(
+            "parts of type {t} are not taken: send application/dicom (Part 10 files)"
+        )));
+    }
+    param("boundary")
+        .filter(|b| !b.is_empty())
         .ok_or_else(|| Error::BadRequest("multipart/related without a boundary".into()))
 }
 

@@ -88,8 +88,21 @@ async function waitDrawn(page, name) {
     const href = await page.getAttribute(`a[href*="StudyInstanceUIDs=${study}"]`, "href");
     check(href === `/viewer?StudyInstanceUIDs=${study}`, "the study links to the viewer");
     await page.screenshot({ path: `${out}/practice.png` });
+    const frameUrls = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/frames/")) frameUrls.push([r.url(), r.headers()["accept"] || ""]);
+    });
     await page.goto(base + href);
     await waitDrawn(page, "viewer");
+    check(frameUrls.length > 0, `the viewer fetched frames (${frameUrls.length} requests, Accept: ${frameUrls[0] && frameUrls[0][1]})`);
+    // What came back for the viewer's own request: each part names its syntax.
+    const syntax = await page.evaluate(async ([u, accept]) => {
+      const r = await fetch(u, { headers: { Accept: accept } });
+      const t = new TextDecoder("latin1").decode(await r.arrayBuffer());
+      const m = t.match(/Content-Type: [^\r\n]*transfer-syntax=([0-9.]+)/);
+      return m ? m[1] : "none";
+    }, frameUrls[0]);
+    console.log(`frames as stored: ${syntax}`);
     const headers = await page.evaluate(async () => {
       const r = await fetch("/viewer");
       return [r.headers.get("cross-origin-opener-policy"), r.headers.get("cross-origin-embedder-policy")];
