@@ -472,3 +472,67 @@ fn series_metadata_is_kept_gzip_until_the_series_changes() {
         "the compressed series has a new document: {after}"
     );
 }
+
+#[test]
+fn https_with_a_certificate_of_the_practice() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A practice CA and a server certificate it signed (distinct names:
+    // OpenSSL takes a leaf named like its issuer for self-signed).
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Cabinet test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let cert = leaf.signed_by(&key, &ca).unwrap();
+    let (ca_pem, cert_pem, key_pem) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("web.pem"),
+        dir.path().join("web.key"),
+    );
+    std::fs::write(&ca_pem, ca.pem()).unwrap();
+    std::fs::write(&cert_pem, cert.pem()).unwrap();
+    std::fs::write(&key_pem, key.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "dr.martin", "radiologist", "un mot de passe long");
+    let config = dir.path().join("sansfilm.toml");
+    std::fs::write(
+        &config,
+        format!("[web]\ntls_cert = {cert_pem:?}\ntls_key = {key_pem:?}\n"),
+    )
+    .unwrap();
+    let server = Server::start_web(&data, &["--config", config.to_str().unwrap()]);
+    assert!(
+        server.log_text().is_empty() || !server.log_text().contains("ERROR"),
+        "{}",
+        server.log_text()
+    );
+    let out = python()
+        .arg(script("https_check.py"))
+        .args([
+            &format!("https://localhost:{}", server.web_port),
+            ca_pem.to_str().unwrap(),
+            "dr.martin",
+            "un mot de passe long",
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    println!("{text}");
+    assert!(
+        out.status.success() && text.contains("ALL OK"),
+        "{text}\n{}",
+        server.log_text()
+    );
+}

@@ -66,7 +66,11 @@ fn a_user_and_a_share_holder_see_the_study_in_ohif() {
     // Kept in JPEG-LS, as the archive keeps images: OHIF asks frames with
     // transfer-syntax=* and decodes them in the browser.
     let (code, out, err) = sansfilm(&[
-        "compress", "--data-dir", data.to_str().unwrap(), "--min-age-minutes", "0",
+        "compress",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--min-age-minutes",
+        "0",
     ]);
     assert_eq!(code, 0, "{out}{err}");
     let study = "1.3.6.1.4.1.5962.1.2.1.20040826185059.5457";

@@ -47,6 +47,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0)
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<ConnectInfo<crate::tls::TlsPeer>>()
+                    .map(|c| c.0.0)
+            })
             .ok_or_else(|| Error::Internal("no peer address (serve with connect info)".into()))?;
         Ok(Client { addr })
     }

@@ -4,7 +4,8 @@
 //! physicians and patients.
 //!
 //! - [`server::run`]: serves the routes on a bound listener until a
-//!   shutdown future completes (axum over tokio), like the DICOM server.
+//!   shutdown future completes (axum over tokio), like the DICOM server;
+//!   [`tls`]: HTTPS with rustls, handshakes bounded in time and number.
 //! - [`qido`]: QIDO-RS search of studies, series and instances through the
 //!   archive's query API (the C-FIND matching rules).
 //! - [`wado`]: WADO-RS retrieval (`multipart/related` of Part 10 files,
@@ -58,6 +59,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod stow;
+pub mod tls;
 pub mod viewer;
 pub mod wado;
 

@@ -66,15 +66,6 @@ impl WebOptions {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("web.tls_cert and web.tls_key go together".into());
         }
-        if self.tls() {
-            // Refused rather than served in plain HTTP under a name that
-            // says HTTPS.
-            return Err(
-                "web.tls_cert: HTTPS is not in this version yet; put a TLS reverse \
-                 proxy in front and set web.allow_plain_http = true"
-                    .into(),
-            );
-        }
         if self.port != 0 && !self.tls() && !self.bind.is_loopback() && !self.allow_plain_http {
             return Err(format!(
                 "web.bind = {} serves plain HTTP beyond this machine: give web.tls_cert and \
