@@ -203,6 +203,9 @@ pub fn verify(config: &Config, repair: bool) -> anyhow::Result<ExitCode> {
         orphans_left
     );
     let clean = report.corrupt.is_empty() && report.missing.is_empty() && orphans_left == 0;
+    if let Err(e) = archive.record_verify(&report) {
+        eprintln!("cannot record the verification: {e}");
+    }
     if (!report.corrupt.is_empty() || !report.missing.is_empty())
         && let Ok(Some(log)) = sansfilm_services::audit::open(config)
     {
@@ -237,6 +240,17 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
         c.bytes as f64 / 1e6,
         c.conflicts
     );
+    match archive.last_verify() {
+        Some(v) => println!(
+            "last verify: {} UTC, {} instances, {} problems",
+            chrono::DateTime::from_timestamp(v.at, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            v.checked,
+            v.problems
+        ),
+        None => println!("last verify: never (run sansfilm verify)"),
+    }
     if config
         .data_dir
         .join(sansfilm_worklist::store::WORKLIST_FILE)

@@ -468,6 +468,13 @@ fn verify_exits_1_and_names_a_corrupt_file() {
     let (code, out, _) = sansfilm(&["verify", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.contains("CORRUPT") && out.contains(&rel), "{out}");
+    // The run is remembered for `sansfilm status` and the practice page.
+    let (code, out, _) = sansfilm(&["status", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("last verify:") && out.contains("1 problems"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -192,3 +192,51 @@ fn object_files(dir: &Path) -> Result<Vec<PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+/// File in the data directory that says when the archive was last verified.
+pub const LAST_VERIFY_FILE: &str = "last-verify.txt";
+
+/// What the last full verification found (for the practice page and
+/// `sansfilm status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastVerify {
+    /// When it ended, seconds since the epoch.
+    pub at: i64,
+    /// Instances checked.
+    pub checked: u64,
+    /// Problems found (corrupt, missing, orphan files).
+    pub problems: u64,
+}
+
+impl Archive {
+    /// Records that a verification ended with `report` (a small text file,
+    /// written whole or not at all).
+    pub fn record_verify(&self, report: &VerifyReport) -> Result<()> {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let problems = report.corrupt.len() + report.missing.len() + report.orphans.len();
+        let text = format!("at={at}\nchecked={}\nproblems={problems}\n", report.checked);
+        let path = self.layout().root().join(LAST_VERIFY_FILE);
+        let tmp = self.layout().tmp().join(LAST_VERIFY_FILE);
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        Ok(())
+    }
+
+    /// What the last verification found, if one ran.
+    pub fn last_verify(&self) -> Option<LastVerify> {
+        let text = std::fs::read_to_string(self.layout().root().join(LAST_VERIFY_FILE)).ok()?;
+        let field = |name: &str| -> Option<i64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.trim().parse().ok())
+        };
+        Some(LastVerify {
+            at: field("at")?,
+            checked: field("checked")? as u64,
+            problems: field("problems")? as u64,
+        })
+    }
+}

@@ -164,9 +164,24 @@ fn health(state: &WebState) -> Result<String> {
         )
     })?;
     let disk = disk_use(state.archive().layout().root());
+    let verify = match state.archive().last_verify() {
+        Some(v) => {
+            let days = (crate::accounts::now() - v.at) / 86_400;
+            let class = if v.problems > 0 || days > 7 {
+                "err"
+            } else {
+                "ok"
+            };
+            format!(
+                "<span class={class}>last verify {days} days ago: {} instances, {} problems</span>",
+                v.checked, v.problems
+            )
+        }
+        None => "<span class=err>never verified: run <code>sansfilm verify</code></span>".into(),
+    };
     Ok(format!(
         "<p class=health><span>{} studies, {} images</span><span>{} compressed</span>{disk}\
-         <span>last verify and backup: see <code>sansfilm status</code></span></p>",
+         {verify}<span>backups: not configured yet</span></p>",
         counts.studies, counts.instances, compressed
     ))
 }
