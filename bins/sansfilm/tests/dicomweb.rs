@@ -5,30 +5,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use common::*;
-
-/// `sansfilm user add NAME --role ROLE` with the password on standard input.
-pub fn add_user(data_dir: &std::path::Path, name: &str, role: &str, password: &str) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sansfilm"))
-        .args(["user", "add", name, "--role", role, "--data-dir"])
-        .arg(data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn originals() -> Vec<PathBuf> {
     [

@@ -25,22 +25,7 @@ fn a_user_and_a_share_holder_see_the_study_in_ohif() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sansfilm"))
-        .args([
-            "user",
-            "add",
-            "dr.martin",
-            "--role",
-            "radiologist",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "un mot de passe long").unwrap();
-    assert!(child.wait().unwrap().success());
+    add_user(&data, "dr.martin", "radiologist", "un mot de passe long");
     let config = dir.path().join("sansfilm.toml");
     std::fs::write(
         &config,

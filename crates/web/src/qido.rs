@@ -115,19 +115,7 @@ fn uid_condition(tag: Tag, uid: &str) -> Condition {
 
 /// The base of the DICOMweb URLs of this server, from the request.
 pub fn base_url(state: &WebState, headers: &axum::http::HeaderMap) -> String {
-    if let Some(url) = &state.options().public_url {
-        return format!("{}/dicom-web", url.trim_end_matches('/'));
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if state.options().tls() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}/dicom-web")
+    format!("{}/dicom-web", crate::practice::origin(state, headers))
 }
 
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {

@@ -397,3 +397,23 @@ pub fn basic(user_password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(user_password)
     )
 }
+
+/// `sansfilm user add NAME --role ROLE` with the password on standard input.
+pub fn add_user(data_dir: &std::path::Path, name: &str, role: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
+        .args(["user", "add", name, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
