@@ -515,3 +515,81 @@ fn https_with_a_certificate_of_the_practice() {
         server.log_text()
     );
 }
+
+#[test]
+fn a_practice_user_logs_in_and_shares_from_the_page() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "secretariat", "secretary", "encore un long mot");
+    let server = Server::start_web(&data, &[]);
+    let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
+    let port = server.port.to_string();
+    let (code, out, err) = sansfilm(&[
+        "send",
+        "--called-aet",
+        "SANSFILM",
+        "127.0.0.1",
+        &port,
+        ct.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let study = uid_of(&ct, tags::STUDY_INSTANCE_UID);
+    let web = server.web_port;
+    let form = "Content-Type: application/x-www-form-urlencoded";
+    let wrong = http(
+        web,
+        "POST",
+        "/login",
+        &[form],
+        b"user=secretariat&password=nope&next=/",
+    );
+    assert_eq!(wrong.status, 401);
+    // Only local paths are followed after a login.
+    let ok = http(
+        web,
+        "POST",
+        "/login",
+        &[form],
+        b"user=secretariat&password=encore+un+long+mot&next=//evil.example",
+    );
+    assert_eq!(ok.status, 303);
+    assert_eq!(ok.header("location"), Some("/"));
+    let cookie = session_of(&ok);
+    let page = http(web, "GET", "/?name=compressed", &[&cookie], b"");
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    assert!(
+        html.contains("CompressedSamples CT1") && html.contains(&study),
+        "{html}"
+    );
+    let shared = http(
+        web,
+        "POST",
+        "/practice/share",
+        &[&cookie, form],
+        format!("study={study}&days=3").as_bytes(),
+    );
+    assert_eq!(shared.status, 200);
+    let html = String::from_utf8_lossy(&shared.body).to_string();
+    let token = html
+        .split("/share/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(html.contains("PIN"), "{html}");
+    assert_eq!(
+        http(web, "GET", &format!("/share/{token}"), &[], b"").status,
+        303
+    );
+    // Logged out: the session no longer opens anything.
+    assert_eq!(http(web, "POST", "/logout", &[&cookie], b"").status, 303);
+    assert_eq!(
+        http(web, "GET", "/dicom-web/studies", &[&cookie], b"").status,
+        401
+    );
+    assert!(audit_count(&data, "share created") >= 1);
+}
