@@ -119,11 +119,7 @@ fn check_exists(config: &Config, scope: &Scope) -> anyhow::Result<()> {
     use sansfilm_dicom::matching::{Condition, Matcher};
     let archive = crate::commands::open_existing(config)?;
     let condition = match scope {
-        Scope::Study(uid) => Condition {
-            tag: tags::STUDY_INSTANCE_UID,
-            vr: VR::UI,
-            matcher: Matcher::Uids(vec![uid.clone()]),
-        },
+        Scope::Study(uid) => Condition::uid(tags::STUDY_INSTANCE_UID, uid.clone()),
         Scope::Patient(id) => Condition {
             tag: tags::PATIENT_ID,
             vr: VR::LO,

@@ -30,12 +30,11 @@ fn dicomweb_client_searches_retrieves_and_stores() {
     let config = dir.path().join("sansfilm.toml");
     std::fs::write(&config, "[compression]\nenabled = false\n").unwrap();
     let server = Server::start_web(&data, &["--config", config.to_str().unwrap()]);
-    let port = server.port.to_string();
     let files = originals();
-    let mut args = vec!["send", "--called-aet", "SANSFILM", "127.0.0.1", &port];
-    args.extend(files.iter().map(|p| p.to_str().unwrap()));
-    let (code, out, err) = sansfilm(&args);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(
+        &server,
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    );
     // The archive compresses what came uncompressed (JPEG-LS): the client
     // must get the original pixels back all the same.
     let (code, out, err) = sansfilm(&[
@@ -108,6 +107,43 @@ fn dicomweb_refuses_callers_without_credentials() {
     // The practice page sends strangers to the login page.
     assert_eq!(status("/", None), 303);
     assert_eq!(status("/login", None), 200);
+    // Checked credentials are remembered, but not past a change of
+    // password or the removal of the user.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sansfilm"))
+        .args(["user", "passwd", "secretariat", "--data-dir"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "un tout autre mot").unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    let (old, new) = (
+        "secretariat:encore un long mot",
+        "secretariat:un tout autre mot",
+    );
+    assert_eq!(
+        status("/dicom-web/studies", Some(old)),
+        401,
+        "the old password"
+    );
+    assert_eq!(status("/dicom-web/studies", Some(new)), 200);
+    let (code, _, _) = sansfilm(&[
+        "user",
+        "del",
+        "secretariat",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        status("/dicom-web/studies", Some(new)),
+        401,
+        "a removed user"
+    );
 }
 
 /// A share made with `sansfilm share create`: (id, token, code, pin).
@@ -180,17 +216,7 @@ fn a_share_reaches_its_study_only_and_its_code_resists_guessing() {
         fixtures().join("nema-wg04/CT1_UNC.dcm"),
         fixtures().join("nema-wg04/MR1_JLSL.dcm"),
     );
-    let port = server.port.to_string();
-    let (code, out, err) = sansfilm(&[
-        "send",
-        "--called-aet",
-        "SANSFILM",
-        "127.0.0.1",
-        &port,
-        ct.to_str().unwrap(),
-        mr.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(&server, &[&ct, &mr]);
     let (mine, other) = (
         uid_of(&ct, tags::STUDY_INSTANCE_UID),
         uid_of(&mr, tags::STUDY_INSTANCE_UID),
@@ -338,16 +364,7 @@ fn an_expired_share_is_refused() {
     let data = dir.path().join("data");
     let server = Server::start_web(&data, &[]);
     let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
-    let port = server.port.to_string();
-    let (code, out, err) = sansfilm(&[
-        "send",
-        "--called-aet",
-        "SANSFILM",
-        "127.0.0.1",
-        &port,
-        ct.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(&server, &[&ct]);
     let study = uid_of(&ct, tags::STUDY_INSTANCE_UID);
     let (id, token, short, pin) = create_share(&data, &["--study", &study]);
     let opened = http(server.web_port, "GET", &format!("/share/{token}"), &[], b"");
@@ -394,16 +411,7 @@ fn series_metadata_is_kept_gzip_until_the_series_changes() {
     std::fs::write(&config, "[compression]\nenabled = false\n").unwrap();
     let server = Server::start_web(&data, &["--config", config.to_str().unwrap()]);
     let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
-    let port = server.port.to_string();
-    let (code, out, err) = sansfilm(&[
-        "send",
-        "--called-aet",
-        "SANSFILM",
-        "127.0.0.1",
-        &port,
-        ct.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(&server, &[&ct]);
     let path = format!(
         "/dicom-web/studies/{}/series/{}/metadata",
         uid_of(&ct, tags::STUDY_INSTANCE_UID),
@@ -525,16 +533,7 @@ fn a_practice_user_logs_in_and_shares_from_the_page() {
     add_user(&data, "secretariat", "secretary", "encore un long mot");
     let server = Server::start_web(&data, &[]);
     let ct = fixtures().join("nema-wg04/CT1_UNC.dcm");
-    let port = server.port.to_string();
-    let (code, out, err) = sansfilm(&[
-        "send",
-        "--called-aet",
-        "SANSFILM",
-        "127.0.0.1",
-        &port,
-        ct.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(&server, &[&ct]);
     let study = uid_of(&ct, tags::STUDY_INSTANCE_UID);
     let web = server.web_port;
     let form = "Content-Type: application/x-www-form-urlencoded";
@@ -592,4 +591,93 @@ fn a_practice_user_logs_in_and_shares_from_the_page() {
         401
     );
     assert!(audit_count(&data, "share created") >= 1);
+}
+
+/// A `multipart/related; type="application/dicom"` body of `parts`.
+fn multipart_body(parts: &[&[u8]]) -> Vec<u8> {
+    let mut body = vec![];
+    for p in parts {
+        body.extend_from_slice(b"--xyzzy\r\nContent-Type: application/dicom\r\n\r\n");
+        body.extend_from_slice(p);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"--xyzzy--\r\n");
+    body
+}
+
+#[test]
+fn stow_refuses_what_it_cannot_store_and_keeps_nothing_of_it() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "dr.martin", "radiologist", "un mot de passe long");
+    let server = Server::start_web(&data, &[]);
+    let auth = basic("dr.martin:un mot de passe long");
+    let ct = "Content-Type: multipart/related; type=\"application/dicom\"; boundary=xyzzy";
+    let stow = |path: &str, body: &[u8]| http(server.web_port, "POST", path, &[&auth, ct], body);
+    let instances = || count(&data, "SELECT count(*) FROM instances");
+    let good = std::fs::read(fixtures().join("pydicom/CT_small.dcm")).unwrap();
+
+    let r = http(
+        server.web_port,
+        "POST",
+        "/dicom-web/studies",
+        &[&auth, "Content-Type: text/plain"],
+        b"x",
+    );
+    assert_eq!(r.status, 415);
+    // Not DICOM: failed with C000 (49152), nothing stored.
+    let r = stow(
+        "/dicom-web/studies",
+        &multipart_body(&[b"not a DICOM file at all"]),
+    );
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert_eq!(r.status, 409, "{body}");
+    assert!(
+        body.contains("00081198") && body.contains("49152"),
+        "{body}"
+    );
+    // Cut in half: the data set cannot be read; nothing is kept of it.
+    let r = stow(
+        "/dicom-web/studies",
+        &multipart_body(&[&good[..good.len() / 2]]),
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    // Into another study than its own: A900 (43264).
+    let r = stow("/dicom-web/studies/1.2.3.4", &multipart_body(&[&good]));
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert_eq!(r.status, 409, "{body}");
+    assert!(body.contains("43264"), "{body}");
+    assert_eq!(instances(), 0);
+    let leftovers = std::fs::read_dir(data.join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "no temporary file left behind");
+    // One good, one bad: 202, the good one stored and listed.
+    let r = stow("/dicom-web/studies", &multipart_body(&[&good, b"garbage"]));
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert_eq!(r.status, 202, "{body}");
+    assert!(
+        body.contains("00081199") && body.contains("00081198"),
+        "{body}"
+    );
+    assert_eq!(instances(), 1);
+
+    // Frames: past the last one, 404; a syntax that cannot be made, 406.
+    let path = fixtures().join("pydicom/CT_small.dcm");
+    let inst = format!(
+        "/dicom-web/studies/{}/series/{}/instances/{}",
+        uid_of(&path, tags::STUDY_INSTANCE_UID),
+        uid_of(&path, tags::SERIES_INSTANCE_UID),
+        uid_of(&path, tags::SOP_INSTANCE_UID)
+    );
+    let get = |p: &str, accept: &str| http(server.web_port, "GET", p, &[&auth, accept], b"").status;
+    let any = "Accept: multipart/related; type=application/octet-stream; transfer-syntax=*";
+    assert_eq!(get(&format!("{inst}/frames/1"), any), 200);
+    assert_eq!(get(&format!("{inst}/frames/2"), any), 404);
+    assert_eq!(get(&format!("{inst}/frames/0"), any), 400);
+    let j2k = "Accept: multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90";
+    assert_eq!(get(&inst, j2k), 406);
+    let j2k_frames =
+        "Accept: multipart/related; type=image/jp2; transfer-syntax=1.2.840.10008.1.2.4.90";
+    assert_eq!(get(&format!("{inst}/frames/1"), j2k_frames), 406);
 }

@@ -903,10 +903,7 @@ fn sansfilm_get_fetches_a_study_as_stored_and_uncompressed() {
         &dicom_object::open_file(&originals[0]).unwrap(),
         tags::STUDY_INSTANCE_UID,
     );
-    let mut args = vec!["send", "--called-aet", "SANSFILM", "127.0.0.1", &port];
-    args.extend(originals.iter().map(|p| p.to_str().unwrap()));
-    let (code, out, err) = sansfilm(&args);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(&server, &[&originals[0], &originals[1]]);
     let data = server.data_dir.to_str().unwrap().to_string();
     let (code, out, err) = sansfilm(&["compress", "--data-dir", &data, "--min-age-minutes", "0"]);
     assert_eq!(code, 0, "{out}{err}");

@@ -37,17 +37,7 @@ fn a_user_and_a_share_holder_see_the_study_in_ohif() {
         fixtures().join("nema-wg04/CT1_UNC.dcm"),
         fixtures().join("nema-wg04/MR1_JLSL.dcm"),
     );
-    let port = server.port.to_string();
-    let (code, out, err) = sansfilm(&[
-        "send",
-        "--called-aet",
-        "SANSFILM",
-        "127.0.0.1",
-        &port,
-        ct.to_str().unwrap(),
-        mr.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    send_to(&server, &[&ct, &mr]);
     // Kept in JPEG-LS, as the archive keeps images: OHIF asks frames with
     // transfer-syntax=* and decodes them in the browser.
     let (code, out, err) = sansfilm(&[

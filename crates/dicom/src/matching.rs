@@ -74,6 +74,18 @@ pub struct Condition {
     pub matcher: Matcher,
 }
 
+impl Condition {
+    /// The attribute `tag` (a UI) equal to `uid`: how a retrieval names the
+    /// study, series or instance it wants.
+    pub fn uid(tag: Tag, uid: impl Into<String>) -> Condition {
+        Condition {
+            tag,
+            vr: VR::UI,
+            matcher: Matcher::Uids(vec![uid.into()]),
+        }
+    }
+}
+
 /// Why an identifier is refused: a DIMSE status and an Error Comment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {

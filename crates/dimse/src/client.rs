@@ -156,7 +156,9 @@ pub async fn echo(address: &str, options: &ClientOptions) -> Result<u16> {
     let pc_id = accepted_context(&assoc, dicom_dictionary_std::uids::VERIFICATION, None)
         .ok_or_else(|| Error::Rejected("Verification SOP class refused".into()))?;
     send_command(&mut assoc, pc_id, &Command::echo_rq(1)).await?;
-    let rsp = receive_response(&mut assoc, options.timeout).await?;
+    let rsp =
+        crate::outgoing::receive_command(&mut assoc, options.timeout, "no response from the peer")
+            .await?;
     if rsp.field != field::C_ECHO_RSP {
         return Err(Error::Protocol(format!(
             "expected C-ECHO-RSP, got {:04X}",
@@ -354,7 +356,8 @@ pub(crate) async fn store_ready(
     .await?;
     let max = assoc.acceptor_max_pdu_length();
     let sent = outgoing::send_body(assoc.inner_stream(), ready.pc_id, ready.body, max).await?;
-    let rsp = receive_response(assoc, options.timeout).await?;
+    let rsp = crate::outgoing::receive_command(assoc, options.timeout, "no response from the peer")
+        .await?;
     if rsp.field != field::C_STORE_RSP {
         return Err(Error::Protocol(format!(
             "expected C-STORE-RSP, got {:04X}",
@@ -381,32 +384,4 @@ async fn send_command(assoc: &mut ClientAssoc, pc_id: u8, command: &Command) -> 
         })
         .await?;
     Ok(())
-}
-
-async fn receive_response(assoc: &mut ClientAssoc, timeout: Duration) -> Result<Command> {
-    let mut bytes = Vec::new();
-    loop {
-        let pdu = tokio::time::timeout(timeout, assoc.receive())
-            .await
-            .map_err(|_| Error::Timeout("no response from the peer"))??;
-        match pdu {
-            Pdu::PData { data } => {
-                for pdv in data {
-                    if pdv.value_type != PDataValueType::Command {
-                        continue;
-                    }
-                    bytes.extend_from_slice(&pdv.data);
-                    if pdv.is_last {
-                        return Command::decode(&bytes);
-                    }
-                }
-            }
-            Pdu::AbortRQ { .. } => return Err(Error::Aborted),
-            other => {
-                return Err(Error::Protocol(format!(
-                    "unexpected PDU while waiting: {other:?}"
-                )));
-            }
-        }
-    }
 }

@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dicom_ul::association::Association;
-use dicom_ul::pdu::{PDataValueType, Pdu};
 
-use crate::association::{Connection, pdu_name};
+use crate::association::Connection;
 use crate::client::{FileToSend, Transcoder};
 use crate::command::{Command, SubOperations, field};
 use crate::outgoing::{self, Accepted, NotReady, Ready};
@@ -160,7 +159,12 @@ impl Connection {
         // The C-STORE-RSP, or a C-CANCEL of the C-GET first.
         let mut cancelled = false;
         loop {
-            let rsp = self.receive_command().await?;
+            let rsp = outgoing::receive_command(
+                &mut self.assoc,
+                self.options.idle_timeout(),
+                "no response to a C-GET sub-operation",
+            )
+            .await?;
             match rsp.field {
                 field::C_CANCEL_RQ => cancelled = true,
                 field::C_STORE_RSP if status::is_success_or_warning(rsp.status) => {
@@ -180,36 +184,6 @@ impl Connection {
                 other => {
                     return Err(Error::Protocol(format!(
                         "command {other:04X} while a C-GET sub-operation waits for its response"
-                    )));
-                }
-            }
-        }
-    }
-
-    /// Reads PDUs until a whole command set has come.
-    async fn receive_command(&mut self) -> Result<Command> {
-        let mut bytes = vec![];
-        loop {
-            let pdu = tokio::time::timeout(self.options.idle_timeout(), self.assoc.receive())
-                .await
-                .map_err(|_| Error::Timeout("no response to a C-GET sub-operation"))??;
-            match pdu {
-                Pdu::PData { data } => {
-                    for pdv in data {
-                        if pdv.value_type != PDataValueType::Command {
-                            continue;
-                        }
-                        bytes.extend_from_slice(&pdv.data);
-                        if pdv.is_last {
-                            return Command::decode(&bytes);
-                        }
-                    }
-                }
-                Pdu::AbortRQ { .. } => return Err(Error::Aborted),
-                other => {
-                    return Err(Error::Protocol(format!(
-                        "unexpected {} during a C-GET",
-                        pdu_name(&other)
                     )));
                 }
             }

@@ -236,6 +236,49 @@ async fn write_all_vectored<S: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Reads PDUs until a whole command set has come (the response to a
+/// C-STORE sent, or a C-CANCEL), on either side of an association; data
+/// fragments on the way are not expected and are skipped.
+pub(crate) async fn receive_command<A>(
+    assoc: &mut A,
+    timeout: std::time::Duration,
+    waiting_for: &'static str,
+) -> crate::Result<crate::command::Command>
+where
+    A: dicom_ul::association::AsyncAssociation<tokio::net::TcpStream> + Send,
+{
+    use dicom_ul::pdu::{PDataValueType, Pdu};
+    let mut bytes = vec![];
+    loop {
+        let pdu = tokio::time::timeout(
+            timeout,
+            dicom_ul::association::AsyncAssociation::receive(assoc),
+        )
+        .await
+        .map_err(|_| crate::Error::Timeout(waiting_for))??;
+        match pdu {
+            Pdu::PData { data } => {
+                for pdv in data {
+                    if pdv.value_type != PDataValueType::Command {
+                        continue;
+                    }
+                    bytes.extend_from_slice(&pdv.data);
+                    if pdv.is_last {
+                        return crate::command::Command::decode(&bytes);
+                    }
+                }
+            }
+            Pdu::AbortRQ { .. } => return Err(crate::Error::Aborted),
+            other => {
+                return Err(crate::Error::Protocol(format!(
+                    "unexpected {} while waiting for a response",
+                    crate::association::pdu_name(&other)
+                )));
+            }
+        }
+    }
+}
+
 /// What a file of the archive is, without parsing its data set: the index
 /// knows its SOP class and instance; only its meta group is read.
 pub(crate) fn known_file(

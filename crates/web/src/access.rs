@@ -110,9 +110,6 @@ async fn basic_user(state: &WebState, client: Client, basic: &str) -> Result<Use
         ));
     }
     let key = hex::encode(Sha256::digest(basic.as_bytes()));
-    if let Some(user) = state.basic_cached(&key) {
-        return Ok(user);
-    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(basic.trim())
         .ok()
@@ -121,6 +118,19 @@ async fn basic_user(state: &WebState, client: Client, basic: &str) -> Result<Use
     let (name, password) = decoded
         .split_once(':')
         .ok_or_else(|| Error::Unauthorized("malformed Basic credentials".into()))?;
+    // Checked a moment ago, and the user's password is still the one that
+    // matched: no argon2 again. A changed password, a role changed or a
+    // user removed shows at once.
+    let (accounts, n) = (state.accounts().clone(), name.to_string());
+    let stored = blocking(move || accounts.stored_hash(&n)).await?;
+    if let (Some(cached), Some((role, hash))) = (state.basic_cached(&key), &stored)
+        && cached == *hash
+    {
+        return Ok(User {
+            name: name.to_string(),
+            role: *role,
+        });
+    }
     let (accounts, n, p) = (
         state.accounts().clone(),
         name.to_string(),
@@ -128,7 +138,9 @@ async fn basic_user(state: &WebState, client: Client, basic: &str) -> Result<Use
     );
     match blocking(move || accounts.check_login(&n, &p)).await? {
         Some(user) => {
-            state.remember_basic(key, user.clone());
+            if let Some((_, hash)) = stored {
+                state.remember_basic(key, hash);
+            }
             Ok(user)
         }
         None => {
@@ -179,11 +191,7 @@ impl Caller {
     pub fn restriction(&self) -> Vec<Condition> {
         match self.share().map(|s| &s.scope) {
             None => vec![],
-            Some(Scope::Study(uid)) => vec![Condition {
-                tag: tags::STUDY_INSTANCE_UID,
-                vr: VR::UI,
-                matcher: Matcher::Uids(vec![uid.clone()]),
-            }],
+            Some(Scope::Study(uid)) => vec![Condition::uid(tags::STUDY_INSTANCE_UID, uid.clone())],
             Some(Scope::Patient(id)) => vec![Condition {
                 tag: tags::PATIENT_ID,
                 vr: VR::LO,
@@ -200,11 +208,7 @@ impl Caller {
             return Ok(());
         }
         let mut conditions = restriction;
-        conditions.push(Condition {
-            tag: tags::STUDY_INSTANCE_UID,
-            vr: VR::UI,
-            matcher: Matcher::Uids(vec![study_uid.to_string()]),
-        });
+        conditions.push(Condition::uid(tags::STUDY_INSTANCE_UID, study_uid));
         let archive = state.archive().clone();
         let found = blocking(move || {
             Ok(archive.index().query(&Query {

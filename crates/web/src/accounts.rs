@@ -347,6 +347,23 @@ impl Accounts {
         })
     }
 
+    /// A user's role and stored password hash, without checking anything
+    /// (cheap: no argon2): what tells whether credentials checked a moment
+    /// ago still stand (same hash) or the password changed or the user went.
+    pub fn stored_hash(&self, name: &str) -> Result<Option<(Role, String)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT role, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    let role: String = r.get(0)?;
+                    Ok((Role::parse(&role).unwrap_or(Role::Secretary), r.get(1)?))
+                },
+            )
+            .optional()
+        })
+    }
+
     /// Opens a session for `holder` for `secs` seconds; returns its token.
     pub fn open_session(&self, holder: &Holder, secs: i64) -> Result<String> {
         let token = random_token(32);
@@ -516,7 +533,8 @@ impl Accounts {
         if !verify_secret(pin.trim(), &pin_hash) {
             self.with(|c| {
                 c.execute(
-                    "UPDATE shares SET pin_failures = pin_failures + 1, \
+                    // The count starts again once the lock is set.
+                    "UPDATE shares SET \
                      locked_until = CASE WHEN pin_failures + 1 >= ?2 THEN ?3 ELSE locked_until END, \
                      pin_failures = CASE WHEN pin_failures + 1 >= ?2 THEN 0 ELSE pin_failures + 1 END \
                      WHERE id = ?1",

@@ -21,6 +21,7 @@ use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption, WindowLevel};
+use sansfilm_archive::StoredInstance;
 use sansfilm_codec::image::ImageLayout;
 use sansfilm_codec::transcode::{Target as Codec, is_native, transcode};
 
@@ -288,15 +289,14 @@ fn wants_png(headers: &HeaderMap, params: &HashMap<String, String>) -> bool {
         .is_some_and(|a| a.media_type == "image/png")
 }
 
+/// Renders a stored instance (blocking thread) as the response.
 async fn rendered_response(
-    state: WebState,
-    caller: Caller,
-    target: Target,
+    state: &WebState,
+    stored: StoredInstance,
     frame: u32,
     view: Option<(u32, u32)>,
     png: bool,
 ) -> Result<Response> {
-    let stored = locate(&state, &caller, &target).await?.remove(0);
     let archive = state.archive().clone();
     let bytes = blocking(move || {
         let local = archive.objects().local(&stored.key()?)?;
@@ -314,6 +314,22 @@ async fn rendered_response(
     Ok(([(header::CONTENT_TYPE, ct)], bytes).into_response())
 }
 
+/// The instance of a path, or the middle one of a series or study (what a
+/// thumbnail shows).
+async fn pick(state: &WebState, caller: &Caller, target: Target) -> Result<StoredInstance> {
+    let mut all = locate(state, caller, &target).await?;
+    let middle = all.len() / 2;
+    Ok(all.swap_remove(middle))
+}
+
+fn instance_target(study: String, series: String, instance: String) -> Target {
+    Target {
+        study,
+        series: Some(series),
+        instance: Some(instance),
+    }
+}
+
 /// `GET .../instances/{instance}/rendered`.
 pub async fn instance_rendered(
     State(state): State<WebState>,
@@ -322,13 +338,9 @@ pub async fn instance_rendered(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let png = wants_png(&headers, &params);
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: Some(instance),
-    };
-    rendered_response(state, caller, target, 0, viewport(&params, None), png).await
+    let stored = pick(&state, &caller, instance_target(study, series, instance)).await?;
+    let (png, view) = (wants_png(&headers, &params), viewport(&params, None));
+    rendered_response(&state, stored, 0, view, png).await
 }
 
 /// `GET .../instances/{instance}/frames/{frame}/rendered`.
@@ -339,14 +351,10 @@ pub async fn frame_rendered(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let png = wants_png(&headers, &params);
     let n = frame_list(&frame)?[0] as u32 - 1;
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: Some(instance),
-    };
-    rendered_response(state, caller, target, n, viewport(&params, None), png).await
+    let stored = pick(&state, &caller, instance_target(study, series, instance)).await?;
+    let (png, view) = (wants_png(&headers, &params), viewport(&params, None));
+    rendered_response(&state, stored, n, view, png).await
 }
 
 /// `GET .../instances/{instance}/thumbnail`.
@@ -357,21 +365,12 @@ pub async fn instance_thumbnail(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let png = wants_png(&headers, &params);
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: Some(instance),
-    };
-    rendered_response(
-        state,
-        caller,
-        target,
-        0,
+    let stored = pick(&state, &caller, instance_target(study, series, instance)).await?;
+    let (png, view) = (
+        wants_png(&headers, &params),
         viewport(&params, Some((128, 128))),
-        png,
-    )
-    .await
+    );
+    rendered_response(&state, stored, 0, view, png).await
 }
 
 /// `GET /studies/{study}/series/{series}/thumbnail`: its middle image.
@@ -382,32 +381,20 @@ pub async fn series_thumbnail(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let png = wants_png(&headers, &params);
-    let target = Target {
-        study: study.clone(),
-        series: Some(series.clone()),
-        instance: None,
-    };
-    let all = locate(&state, &caller, &target).await?;
-    let middle = all[all.len() / 2].sop_instance_uid.clone();
     let target = Target {
         study,
         series: Some(series),
-        instance: Some(middle),
+        instance: None,
     };
-    rendered_response(
-        state,
-        caller,
-        target,
-        0,
+    let stored = pick(&state, &caller, target).await?;
+    let (png, view) = (
+        wants_png(&headers, &params),
         viewport(&params, Some((128, 128))),
-        png,
-    )
-    .await
+    );
+    rendered_response(&state, stored, 0, view, png).await
 }
 
-/// `GET /studies/{study}/thumbnail`: the middle image of its first series
-/// holding images.
+/// `GET /studies/{study}/thumbnail`: its middle image.
 pub async fn study_thumbnail(
     State(state): State<WebState>,
     Path(study): Path<String>,
@@ -415,51 +402,17 @@ pub async fn study_thumbnail(
     caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let png = wants_png(&headers, &params);
     let target = Target {
-        study: study.clone(),
+        study,
         series: None,
         instance: None,
     };
-    let all = locate(&state, &caller, &target).await?;
-    let middle = &all[all.len() / 2];
-    let series = {
-        let archive = state.archive().clone();
-        let uid = middle.sop_instance_uid.clone();
-        blocking(move || {
-            let found = archive.index().query(&sansfilm_archive::Query {
-                level: sansfilm_archive::Level::Image,
-                conditions: vec![sansfilm_dicom::matching::Condition {
-                    tag: tags::SOP_INSTANCE_UID,
-                    vr: dicom_core::VR::UI,
-                    matcher: sansfilm_dicom::matching::Matcher::Uids(vec![uid]),
-                }],
-                offset: 0,
-                limit: 1,
-            })?;
-            Ok(found
-                .first()
-                .and_then(|o| o.get(tags::SERIES_INSTANCE_UID))
-                .and_then(|e| e.to_str().ok())
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default())
-        })
-        .await?
-    };
-    let target = Target {
-        study,
-        series: Some(series),
-        instance: Some(middle.sop_instance_uid.clone()),
-    };
-    rendered_response(
-        state,
-        caller,
-        target,
-        0,
+    let stored = pick(&state, &caller, target).await?;
+    let (png, view) = (
+        wants_png(&headers, &params),
         viewport(&params, Some((128, 128))),
-        png,
-    )
-    .await
+    );
+    rendered_response(&state, stored, 0, view, png).await
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{StandardDataDictionary, tags};
 use dicom_object::InMemDicomObject;
 use sansfilm_archive::{Level, Query};
-use sansfilm_dicom::matching::{Condition, Matcher};
+use sansfilm_dicom::matching::Condition;
 
 use crate::access::{Caller, Client};
 use crate::error::{Error, Result, blocking};
@@ -103,14 +103,6 @@ pub fn parse_search(raw: Option<&str>) -> Result<Search> {
     search.conditions = sansfilm_dicom::matching::conditions(&identifier)
         .map_err(|e| Error::BadRequest(e.comment))?;
     Ok(search)
-}
-
-fn uid_condition(tag: Tag, uid: &str) -> Condition {
-    Condition {
-        tag,
-        vr: VR::UI,
-        matcher: Matcher::Uids(vec![uid.to_string()]),
-    }
 }
 
 /// The base of the DICOMweb URLs of this server, from the request.
@@ -233,7 +225,7 @@ pub async fn study_series(
     headers: axum::http::HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let path = vec![uid_condition(tags::STUDY_INSTANCE_UID, &study)];
+    let path = vec![Condition::uid(tags::STUDY_INSTANCE_UID, &study)];
     search(state, caller, client, headers, Level::Series, path, raw).await
 }
 
@@ -246,7 +238,7 @@ pub async fn study_instances(
     headers: axum::http::HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
-    let path = vec![uid_condition(tags::STUDY_INSTANCE_UID, &study)];
+    let path = vec![Condition::uid(tags::STUDY_INSTANCE_UID, &study)];
     search(state, caller, client, headers, Level::Image, path, raw).await
 }
 
@@ -260,8 +252,8 @@ pub async fn series_instances(
     RawQuery(raw): RawQuery,
 ) -> Result<Response> {
     let path = vec![
-        uid_condition(tags::STUDY_INSTANCE_UID, &study),
-        uid_condition(tags::SERIES_INSTANCE_UID, &series),
+        Condition::uid(tags::STUDY_INSTANCE_UID, &study),
+        Condition::uid(tags::SERIES_INSTANCE_UID, &series),
     ];
     search(state, caller, client, headers, Level::Image, path, raw).await
 }
@@ -269,6 +261,7 @@ pub async fn series_instances(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sansfilm_dicom::matching::Matcher;
 
     #[test]
     fn parameters_become_conditions() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sansfilm_archive::Archive;
 use sansfilm_audit::AuditLog;
 
-use crate::accounts::{Accounts, User};
+use crate::accounts::Accounts;
 use crate::metadata::MetadataCache;
 use crate::options::WebOptions;
 
@@ -26,9 +26,10 @@ struct Inner {
     options: WebOptions,
     metadata: MetadataCache,
     /// HTTP Basic credentials already checked (SHA-256 of the header value
-    /// → user, when): argon2 is slow on purpose, and DICOMweb clients send
-    /// the header with every request.
-    basic: Mutex<HashMap<String, (User, Instant)>>,
+    /// → the password hash they matched, when): argon2 is slow on purpose,
+    /// and DICOMweb clients send the header with every request. A hit
+    /// counts only while the user's stored hash is still that one.
+    basic: Mutex<HashMap<String, (String, Instant)>>,
     /// Failed share codes and logins per client address, for rate limiting.
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -90,24 +91,17 @@ impl WebState {
         &self.inner.metadata
     }
 
-    pub(crate) fn basic_cached(&self, key: &str) -> Option<User> {
+    /// The password hash that Basic credentials (by the SHA-256 of the
+    /// header) matched lately.
+    pub(crate) fn basic_cached(&self, key: &str) -> Option<String> {
         let mut map = self.inner.basic.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, (_, at)| at.elapsed() < BASIC_TTL);
-        map.get(key).map(|(u, _)| u.clone())
+        map.get(key).map(|(h, _)| h.clone())
     }
 
-    pub(crate) fn remember_basic(&self, key: String, user: User) {
+    pub(crate) fn remember_basic(&self, key: String, hash: String) {
         let mut map = self.inner.basic.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(key, (user, Instant::now()));
-    }
-
-    /// Forgets every checked Basic credential (a password changed).
-    pub fn forget_basic(&self) {
-        self.inner
-            .basic
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        map.insert(key, (hash, Instant::now()));
     }
 
     /// Whether `client` has failed too often lately.

@@ -15,13 +15,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use dicom_core::VR;
 use dicom_dictionary_std::tags;
 use sansfilm_archive::{Archive, Level, StoredInstance};
-use sansfilm_dicom::matching::{Condition, Matcher};
+use sansfilm_dicom::matching::Condition;
 use tokio::sync::mpsc;
 
-use crate::accept::{Acceptable, EXPLICIT_LE, acceptable, choose_syntax};
+use crate::accept::{acceptable, choose_syntax};
 use crate::access::{Caller, Client};
 use crate::error::{Error, Result, blocking};
 use crate::metadata::{first_versions, gunzip, series_document};
@@ -40,14 +39,6 @@ pub struct Target {
     pub instance: Option<String>,
 }
 
-fn uids(tag: dicom_core::Tag, uid: &str) -> Condition {
-    Condition {
-        tag,
-        vr: VR::UI,
-        matcher: Matcher::Uids(vec![uid.to_string()]),
-    }
-}
-
 /// The stored instances a path names (one version of each), after the
 /// caller's access to the study was checked; `404` when there are none.
 pub async fn locate(
@@ -56,12 +47,12 @@ pub async fn locate(
     target: &Target,
 ) -> Result<Vec<StoredInstance>> {
     caller.check_study(state, &target.study).await?;
-    let mut conditions = vec![uids(tags::STUDY_INSTANCE_UID, &target.study)];
+    let mut conditions = vec![Condition::uid(tags::STUDY_INSTANCE_UID, &target.study)];
     if let Some(s) = &target.series {
-        conditions.push(uids(tags::SERIES_INSTANCE_UID, s));
+        conditions.push(Condition::uid(tags::SERIES_INSTANCE_UID, s));
     }
     if let Some(i) = &target.instance {
-        conditions.push(uids(tags::SOP_INSTANCE_UID, i));
+        conditions.push(Condition::uid(tags::SOP_INSTANCE_UID, i));
     }
     let archive = state.archive().clone();
     let found = blocking(move || Ok(archive.index().locate(&conditions)?)).await?;
@@ -90,7 +81,7 @@ async fn patient_of(state: &WebState, study: &str) -> String {
     blocking(move || {
         let found = archive.index().query(&sansfilm_archive::Query {
             level: Level::Study,
-            conditions: vec![uids(tags::STUDY_INSTANCE_UID, &study)],
+            conditions: vec![Condition::uid(tags::STUDY_INSTANCE_UID, &study)],
             offset: 0,
             limit: 1,
         })?;
@@ -267,9 +258,9 @@ async fn series_of(
 ) -> Result<Vec<String>> {
     caller.check_study(state, study).await?;
     let archive = state.archive().clone();
-    let mut conditions = vec![uids(tags::STUDY_INSTANCE_UID, study)];
+    let mut conditions = vec![Condition::uid(tags::STUDY_INSTANCE_UID, study)];
     if let Some(s) = only {
-        conditions.push(uids(tags::SERIES_INSTANCE_UID, s));
+        conditions.push(Condition::uid(tags::SERIES_INSTANCE_UID, s));
     }
     let found = blocking(move || {
         Ok(archive.index().query(&sansfilm_archive::Query {
@@ -439,14 +430,6 @@ pub fn parse_tag(s: &str) -> Result<dicom_core::Tag> {
     let g = u16::from_str_radix(&s[..4], 16).map_err(|_| bad())?;
     let e = u16::from_str_radix(&s[4..], 16).map_err(|_| bad())?;
     Ok(dicom_core::Tag(g, e))
-}
-
-/// For handlers that answer 406 with the syntaxes they can make.
-pub fn not_acceptable(accepts: &[Acceptable]) -> Error {
-    Error::NotAcceptable(format!(
-        "cannot produce {:?}; ask for transfer-syntax=* or {EXPLICIT_LE}",
-        accepts
-    ))
 }
 
 /// `404` for a path that exists for no one.

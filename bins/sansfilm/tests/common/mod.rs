@@ -417,3 +417,13 @@ pub fn add_user(data_dir: &std::path::Path, name: &str, role: &str, password: &s
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `sansfilm send` of `files` to a server's DICOM port; every one must be
+/// accepted.
+pub fn send_to(server: &Server, files: &[&Path]) {
+    let port = server.port.to_string();
+    let mut args = vec!["send", "--called-aet", "SANSFILM", "127.0.0.1", &port];
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    let (code, out, err) = sansfilm(&args);
+    assert_eq!(code, 0, "{out}{err}");
+}
