@@ -1,0 +1,301 @@
+//! Where a repository's files are kept: the [`Store`] trait and its
+//! directory implementation, [`DirStore`] (a second disk, a removable disk, a
+//! network mount).
+//!
+//! A store only ever adds files: it has no delete, so the archive server
+//! never needs the right to remove anything from a backup target (pruning is
+//! meant to run elsewhere, with other rights).
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+/// A place that keeps named files, added once and never changed.
+///
+/// Names are relative, `/`-separated (`blobs/ab/ab12…`). [`Store::put`]
+/// writes a file whose SHA-256 the caller already knows and refuses content
+/// that does not match it; what was put becomes durable and visible at the
+/// next [`Store::commit`], all at once, so that a crash in between leaves
+/// nothing half written under a final name.
+pub trait Store: Send + Sync {
+    /// Size of the file `name`, or `None` when there is none.
+    fn size_of(&self, name: &str) -> io::Result<Option<u64>>;
+    /// Writes `name` from `reader`. Fails with [`io::ErrorKind::InvalidData`]
+    /// when the content's SHA-256 is not `sha256` (lowercase hex); the file
+    /// is then not kept. Returns the number of bytes read.
+    fn put(&self, name: &str, reader: &mut dyn Read, sha256: &str) -> io::Result<u64>;
+    /// Makes everything put since the last commit durable and visible.
+    fn commit(&self) -> io::Result<()>;
+    /// Drops everything put since the last commit.
+    fn abandon(&self);
+    /// Opens `name` for reading.
+    fn open(&self, name: &str) -> io::Result<Box<dyn Read + Send>>;
+    /// Names of the files directly in directory `dir` (not recursive).
+    fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+    /// Where the store is, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A store in a local directory.
+#[derive(Debug)]
+pub struct DirStore {
+    root: PathBuf,
+    pending: Mutex<Vec<(PathBuf, PathBuf)>>,
+    pending_names: Mutex<HashSet<String>>,
+    counter: AtomicU64,
+}
+
+/// Files being written, before [`Store::commit`] renames them into place.
+const STAGING_DIR: &str = "tmp";
+
+impl DirStore {
+    /// Opens (creating it when needed) a store rooted at `root`. Files left
+    /// in its staging directory by an interrupted run are removed.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<DirStore> {
+        let root = root.into();
+        let staging = root.join(STAGING_DIR);
+        fs::create_dir_all(&staging).map_err(|e| with_path(e, &staging))?;
+        for entry in fs::read_dir(&staging).map_err(|e| with_path(e, &staging))? {
+            let entry = entry?;
+            // Only what this code stages; never anything else.
+            if entry.file_name().to_string_lossy().ends_with(".part") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(DirStore {
+            root,
+            pending: Mutex::new(Vec::new()),
+            pending_names: Mutex::new(HashSet::new()),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, name: &str) -> io::Result<PathBuf> {
+        let ok = !name.is_empty()
+            && !name.starts_with('/')
+            && name
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
+        if !ok {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a file name in a backup repository: {name:?}"),
+            ));
+        }
+        Ok(self.root.join(name))
+    }
+
+    fn sync_filesystem(&self) -> io::Result<()> {
+        let dir = File::open(&self.root).map_err(|e| with_path(e, &self.root))?;
+        // One syncfs for a whole batch instead of an fsync per file: the
+        // target may be a USB disk where each fsync costs milliseconds.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(with_path(io::Error::last_os_error(), &self.root));
+        }
+        Ok(())
+    }
+}
+
+impl Store for DirStore {
+    fn size_of(&self, name: &str) -> io::Result<Option<u64>> {
+        let path = self.path(name)?;
+        match fs::metadata(&path) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(with_path(e, &path)),
+        }
+    }
+
+    fn put(&self, name: &str, reader: &mut dyn Read, sha256: &str) -> io::Result<u64> {
+        let dest = self.path(name)?;
+        if !self.pending_names.lock().unwrap().insert(name.to_string()) {
+            return Ok(0); // the same content is already on its way
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .root
+            .join(STAGING_DIR)
+            .join(format!("{}-{n}.part", std::process::id()));
+        let result = (|| {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| with_path(e, &tmp))?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
+            loop {
+                let got = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(got) => got,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buf[..got]);
+                out.write_all(&buf[..got]).map_err(|e| with_path(e, &tmp))?;
+                size += got as u64;
+            }
+            let got = hex::encode(hasher.finalize());
+            if got != sha256 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("content has SHA-256 {got}, expected {sha256}"),
+                ));
+            }
+            Ok(size)
+        })();
+        match result {
+            Ok(size) => {
+                self.pending.lock().unwrap().push((tmp, dest));
+                Ok(size)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                self.pending_names.lock().unwrap().remove(name);
+                Err(e)
+            }
+        }
+    }
+
+    fn commit(&self) -> io::Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap());
+        self.pending_names.lock().unwrap().clear();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // Contents first, then names: a file under its final name is whole.
+        let result = (|| {
+            self.sync_filesystem()?;
+            for (tmp, dest) in &pending {
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+                }
+                fs::rename(tmp, dest).map_err(|e| with_path(e, dest))?;
+            }
+            self.sync_filesystem()
+        })();
+        if result.is_err() {
+            for (tmp, _) in &pending {
+                let _ = fs::remove_file(tmp);
+            }
+        }
+        result
+    }
+
+    fn abandon(&self) {
+        for (tmp, _) in std::mem::take(&mut *self.pending.lock().unwrap()) {
+            let _ = fs::remove_file(tmp);
+        }
+        self.pending_names.lock().unwrap().clear();
+    }
+
+    fn open(&self, name: &str) -> io::Result<Box<dyn Read + Send>> {
+        let path = self.path(name)?;
+        let file = File::open(&path).map_err(|e| with_path(e, &path))?;
+        Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let path = self.path(dir)?;
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(with_path(e, &path)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| with_path(e, &path))?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+/// The same error, with the path in its message.
+pub(crate) fn with_path(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    #[test]
+    fn what_is_put_appears_only_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        store
+            .put("blobs/aa/x", &mut &b"hello"[..], &sha(b"hello"))
+            .unwrap();
+        assert_eq!(store.size_of("blobs/aa/x").unwrap(), None);
+        store.commit().unwrap();
+        assert_eq!(store.size_of("blobs/aa/x").unwrap(), Some(5));
+        let mut back = String::new();
+        store
+            .open("blobs/aa/x")
+            .unwrap()
+            .read_to_string(&mut back)
+            .unwrap();
+        assert_eq!(back, "hello");
+    }
+
+    #[test]
+    fn content_with_another_hash_is_refused_and_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        let err = store
+            .put("blobs/aa/x", &mut &b"hello"[..], &sha(b"other"))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        store.commit().unwrap();
+        assert_eq!(store.size_of("blobs/aa/x").unwrap(), None);
+        assert!(store.list("tmp").unwrap().is_empty());
+    }
+
+    #[test]
+    fn names_that_leave_the_store_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(dir.path()).unwrap();
+        for name in ["../x", "/etc/passwd", "a//b", "", "a/./b"] {
+            assert!(store.size_of(name).is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_run_leaves_nothing_under_a_final_name() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DirStore::open(dir.path()).unwrap();
+            store
+                .put("blobs/aa/x", &mut &b"hello"[..], &sha(b"hello"))
+                .unwrap();
+            // dropped without commit, as by kill -9
+        }
+        let store = DirStore::open(dir.path()).unwrap();
+        assert_eq!(store.size_of("blobs/aa/x").unwrap(), None);
+        assert!(store.list("tmp").unwrap().is_empty());
+    }
+}

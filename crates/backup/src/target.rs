@@ -1,0 +1,289 @@
+//! Backup targets from the configuration, and how each is reached.
+//!
+//! ```toml
+//! [backup]
+//! at = "02:00"                       # daily, in `sansfilm serve`
+//!
+//! [[backup.targets]]
+//! name = "disque2"
+//! url = "file:///mnt/backup"         # a second disk or a network mount
+//!
+//! [[backup.targets]]
+//! name = "usb-lundi"                 # a removable disk, by filesystem label
+//! url = "label:SANSFILM-LUNDI"       # or uuid:1234-ABCD
+//! max_age_days = 8                   # warn when it has not had a backup since
+//! ```
+//!
+//! A removable disk is found through `/dev/disk/by-label` (or `by-uuid`) and
+//! the mount table; the repository is the `sansfilm-backup` folder on it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::DirStore;
+use crate::{Error, Result};
+
+/// Folder that holds the repository on a removable disk.
+pub const REMOVABLE_FOLDER: &str = "sansfilm-backup";
+
+/// `[backup]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Time of day (local, `HH:MM`) of the daily backup in `sansfilm serve`;
+    /// none: no scheduled backup.
+    pub at: Option<String>,
+    /// Where backups go.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// One `[[backup.targets]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Any name, used by `--target`.
+    pub name: String,
+    /// `file:///path`, `label:LABEL` or `uuid:UUID` (a removable disk).
+    pub url: String,
+    /// Encrypt what is sent (for an off-site copy).
+    #[serde(default)]
+    pub encrypt: bool,
+    /// The key file of an encrypted target.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Warn when this target has not had a backup for this many days
+    /// (default: 2 for a disk always there, 8 for a removable one).
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
+}
+
+/// How a target is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A directory always there.
+    Directory(PathBuf),
+    /// A removable disk, by `/dev/disk/by-label/X` or `by-uuid/X`.
+    Removable {
+        /// `by-label` or `by-uuid`.
+        by: &'static str,
+        /// The label or UUID.
+        id: String,
+    },
+}
+
+impl BackupConfig {
+    /// The target named `name`.
+    pub fn target(&self, name: &str) -> Result<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+            Error::Refused(if known.is_empty() {
+                format!("no backup target {name:?}: the configuration has no [[backup.targets]]")
+            } else {
+                format!(
+                    "no backup target {name:?}; the configuration has {}",
+                    known.join(", ")
+                )
+            })
+        })
+    }
+
+    /// Checks every target's settings (at start, so that a typo is caught
+    /// before the night's backup).
+    pub fn validate(&self) -> Result<()> {
+        if let Some(at) = &self.at {
+            parse_time_of_day(at)?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for t in &self.targets {
+            if !names.insert(&t.name) {
+                return Err(Error::Refused(format!(
+                    "backup target {:?} is named twice",
+                    t.name
+                )));
+            }
+            t.location()?;
+        }
+        Ok(())
+    }
+}
+
+/// `HH:MM` as (hour, minute).
+pub fn parse_time_of_day(at: &str) -> Result<(u32, u32)> {
+    let bad = || {
+        Error::Refused(format!(
+            "[backup] at = {at:?}: expected HH:MM, e.g. \"02:00\""
+        ))
+    };
+    let (h, m) = at.split_once(':').ok_or_else(bad)?;
+    let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok((h, m))
+}
+
+impl TargetConfig {
+    /// Where the target is, from its URL.
+    pub fn location(&self) -> Result<Location> {
+        let refuse = |why: &str| {
+            Err(Error::Refused(format!(
+                "backup target {:?}: url {:?}: {why}",
+                self.name, self.url
+            )))
+        };
+        if self.encrypt {
+            return refuse(
+                "encrypt = true is not supported by this version yet; refusing rather than \
+                 sending unencrypted copies",
+            );
+        }
+        if let Some(path) = self.url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return refuse("a file URL needs an absolute path: file:///mnt/backup");
+            }
+            return Ok(Location::Directory(PathBuf::from(path)));
+        }
+        for (prefix, by) in [("label:", "by-label"), ("uuid:", "by-uuid")] {
+            if let Some(id) = self.url.strip_prefix(prefix) {
+                if id.is_empty() || id.contains('/') {
+                    return refuse("not a filesystem label or UUID");
+                }
+                return Ok(Location::Removable {
+                    by,
+                    id: id.to_string(),
+                });
+            }
+        }
+        if self.url.starts_with("s3://") {
+            return refuse("S3 targets are not supported by this version yet");
+        }
+        refuse("expected file:///path, label:LABEL or uuid:UUID")
+    }
+
+    /// Whether this target is a removable disk.
+    pub fn is_removable(&self) -> bool {
+        matches!(self.location(), Ok(Location::Removable { .. }))
+    }
+
+    /// Days past which a missing backup is warned of.
+    pub fn max_age_days(&self) -> u32 {
+        self.max_age_days
+            .unwrap_or(if self.is_removable() { 8 } else { 2 })
+    }
+
+    /// Opens the target's store. A removable disk that is not plugged in
+    /// and mounted is [`Error::NotConnected`].
+    pub fn open_store(&self) -> Result<DirStore> {
+        let dir = match self.location()? {
+            Location::Directory(dir) => dir,
+            Location::Removable { by, id } => {
+                let mounts = std::fs::read_to_string("/proc/self/mounts")
+                    .map_err(|e| Error::io("reading /proc/self/mounts", e))?;
+                match mount_point(Path::new("/dev/disk").join(by).join(&id).as_path(), &mounts) {
+                    Some(m) => m.join(REMOVABLE_FOLDER),
+                    None => {
+                        return Err(Error::NotConnected(format!("{} ({})", self.name, self.url)));
+                    }
+                }
+            }
+        };
+        DirStore::open(&dir).map_err(|e| Error::io(format!("backup target {}", self.name), e))
+    }
+}
+
+/// Where the device behind `link` (a `/dev/disk/by-*` link) is mounted.
+fn mount_point(link: &Path, mounts: &str) -> Option<PathBuf> {
+    let device = std::fs::canonicalize(link).ok()?;
+    mount_point_of_device(&device, mounts)
+}
+
+/// Where `device` is mounted, from the text of `/proc/self/mounts`.
+fn mount_point_of_device(device: &Path, mounts: &str) -> Option<PathBuf> {
+    mounts.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (dev, mount) = (fields.next()?, fields.next()?);
+        let dev = std::fs::canonicalize(dev).unwrap_or_else(|_| PathBuf::from(dev));
+        (dev == device).then(|| PathBuf::from(unescape_mount(mount)))
+    })
+}
+
+/// `/proc/self/mounts` writes a space as `\040` (and tab, newline, `\`).
+fn unescape_mount(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> TargetConfig {
+        TargetConfig {
+            name: "t".into(),
+            url: url.into(),
+            encrypt: false,
+            key_file: None,
+            max_age_days: None,
+        }
+    }
+
+    #[test]
+    fn urls_are_understood_or_refused_with_the_reason() {
+        assert_eq!(
+            target("file:///mnt/b").location().unwrap(),
+            Location::Directory("/mnt/b".into())
+        );
+        assert_eq!(
+            target("label:SANSFILM-A").location().unwrap(),
+            Location::Removable {
+                by: "by-label",
+                id: "SANSFILM-A".into()
+            }
+        );
+        for bad in [
+            "file://relative",
+            "ftp://x",
+            "label:",
+            "label:../x",
+            "/mnt/b",
+        ] {
+            assert!(target(bad).location().is_err(), "{bad}");
+        }
+        let mut enc = target("file:///mnt/b");
+        enc.encrypt = true;
+        assert!(
+            enc.location()
+                .unwrap_err()
+                .to_string()
+                .contains("unencrypted")
+        );
+    }
+
+    #[test]
+    fn a_mount_is_found_by_its_device_with_spaces_unescaped() {
+        let mounts = "/dev/sdz1 /media/cl\\040USB vfat rw 0 0\n/dev/sdy1 /mnt ext4 rw 0 0\n";
+        assert_eq!(
+            mount_point_of_device(Path::new("/dev/sdz1"), mounts),
+            Some(PathBuf::from("/media/cl USB"))
+        );
+        assert_eq!(mount_point_of_device(Path::new("/dev/sdx1"), mounts), None);
+    }
+
+    #[test]
+    fn times_of_day_are_checked() {
+        assert_eq!(parse_time_of_day("02:00").unwrap(), (2, 0));
+        for bad in ["2h", "24:00", "12:60", ""] {
+            assert!(parse_time_of_day(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn removable_disks_warn_later_than_fixed_ones() {
+        assert_eq!(target("file:///b").max_age_days(), 2);
+        assert_eq!(target("label:X").max_age_days(), 8);
+    }
+}

@@ -1,0 +1,236 @@
+//! Backups of a real archive (fixtures stored through the ingest path):
+//! snapshots restore whole, incremental runs send only what is new, and the
+//! drill finds and names damage in the backup and in the archive.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sansfilm_archive::{Archive, IncomingMeta};
+use sansfilm_backup::{BackupOptions, DirStore, Repository, backup, drill, restore};
+use sansfilm_dicom::part10;
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/dicom")
+        .join(rel)
+}
+
+fn store(archive: &Archive, path: &Path) -> PathBuf {
+    let bytes = fs::read(path).unwrap();
+    let (meta, offset) = part10::read_meta(&bytes[..]).unwrap();
+    let mut incoming = archive
+        .begin(IncomingMeta {
+            sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+            sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+            transfer_syntax: meta.transfer_syntax().to_string(),
+            calling_ae: "TESTSCU".into(),
+            called_ae: "SANSFILM".into(),
+            max_bytes: None,
+        })
+        .unwrap();
+    incoming.write(&bytes[offset as usize..]).unwrap();
+    match incoming.commit().unwrap() {
+        sansfilm_archive::StoreOutcome::Stored { path, .. } => path,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An archive holding the MR series and a JPEG-LS CT.
+fn archive() -> (tempfile::TempDir, Archive) {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path()).unwrap();
+    for i in 1..=16 {
+        store(
+            &archive,
+            &fixture(&format!("dcm4che-mr-series/MR{i:02}.dcm")),
+        );
+    }
+    store(&archive, &fixture("nema-wg04/CT1_JLSL.dcm"));
+    (dir, archive)
+}
+
+fn repo(dir: &Path) -> Repository {
+    Repository::open_or_create(Box::new(DirStore::open(dir).unwrap())).unwrap()
+}
+
+fn opts() -> BackupOptions {
+    BackupOptions::default()
+}
+
+#[test]
+fn a_snapshot_restores_whole_and_the_drill_passes() {
+    let (data, archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(summary.objects, 17);
+    assert_eq!(summary.objects_sent, 17);
+    assert!(summary.snapshot.problems.is_empty());
+    assert_eq!(
+        repo.snapshot_ids().unwrap(),
+        vec![summary.snapshot.id.clone()]
+    );
+
+    let scratch = tempfile::tempdir().unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &summary.snapshot,
+        &scratch.path().join("drill"),
+        50,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.passed(), "{}", report.to_text());
+    assert_eq!(report.instances, 17);
+    assert_eq!(report.decoded, 17);
+
+    // A restored data directory is an archive: same content, verify clean.
+    let to = scratch.path().join("restored");
+    let restored = restore(&repo, &summary.snapshot, &to, 2, &|_| {}).unwrap();
+    assert!(restored.is_complete());
+    let back = Archive::open(&to).unwrap();
+    assert_eq!(
+        back.index().counts().unwrap(),
+        archive.index().counts().unwrap()
+    );
+    assert!(back.verify(|_, _| {}).unwrap().is_clean());
+}
+
+#[test]
+fn an_incremental_run_sends_only_what_is_new() {
+    let (data, archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    let again = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(again.objects, 17);
+    assert_eq!(again.objects_sent, 0);
+
+    store(&archive, &fixture("nema-wg04/MR1_JLSL.dcm"));
+    let third = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(third.objects, 18);
+    assert_eq!(third.objects_sent, 1);
+    assert_eq!(repo.snapshot_ids().unwrap().len(), 3);
+    let scratch = tempfile::tempdir().unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &third.snapshot,
+        &scratch.path().join("d"),
+        5,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.passed(), "{}", report.to_text());
+}
+
+#[test]
+fn a_flipped_byte_and_a_missing_blob_are_found_by_the_drill_and_named() {
+    let (data, _archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    let objects: Vec<_> = summary
+        .snapshot
+        .of_kind(sansfilm_backup::EntryKind::Object)
+        .cloned()
+        .collect();
+    let blob = |sha: &str| target.path().join(Repository::blob_name(sha));
+
+    let flipped = &objects[3];
+    let mut bytes = fs::read(blob(&flipped.sha256)).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    fs::write(blob(&flipped.sha256), bytes).unwrap();
+    let missing = &objects[7];
+    fs::remove_file(blob(&missing.sha256)).unwrap();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &summary.snapshot,
+        &scratch.path().join("d"),
+        50,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(!report.passed());
+    assert_eq!(report.restore.missing, vec![missing.path.clone()]);
+    assert_eq!(report.restore.damaged.len(), 1);
+    assert!(
+        report.restore.damaged[0].starts_with(&flipped.path),
+        "{:?}",
+        report.restore.damaged
+    );
+    let text = report.to_text();
+    assert!(text.contains("FAILED"), "{text}");
+    assert!(
+        text.contains(&format!("MISSING in backup  {}", missing.path)),
+        "{text}"
+    );
+    // Neither is left behind in the restore half written.
+    assert!(!scratch.path().join("d").join(&flipped.path).exists());
+
+    // The next backup finds the missing blob gone and sends it again.
+    let next = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(next.objects_sent, 1);
+}
+
+#[test]
+fn a_file_damaged_in_the_archive_is_not_backed_up_as_good() {
+    let (data, archive) = archive();
+    let victim = archive.index().all_instances().unwrap()[5].path.clone();
+    let abs = data.path().join(&victim);
+    let mut bytes = fs::read(&abs).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    fs::write(&abs, bytes).unwrap();
+
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(summary.objects, 16);
+    assert_eq!(summary.snapshot.problems.len(), 1);
+    assert_eq!(summary.snapshot.problems[0].path, victim.to_string_lossy());
+    assert!(
+        summary.snapshot.problems[0]
+            .reason
+            .contains("damaged in the archive")
+    );
+
+    let scratch = tempfile::tempdir().unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &summary.snapshot,
+        &scratch.path().join("d"),
+        50,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(!report.passed());
+    assert_eq!(report.known_problems.len(), 1);
+    assert!(report.restore.is_complete());
+}
+
+#[test]
+fn restore_never_writes_into_a_directory_that_holds_something() {
+    let (data, _archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    let err = restore(&repo, &summary.snapshot, data.path(), 2, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+}
+
+#[test]
+fn a_directory_without_a_repository_is_named_as_such() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = Repository::open(Box::new(DirStore::open(empty.path()).unwrap())).unwrap_err();
+    assert!(
+        err.to_string().contains("not a sansfilm backup repository"),
+        "{err}"
+    );
+}
