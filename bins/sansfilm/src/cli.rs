@@ -226,6 +226,75 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Back up the archive to the `[[backup.targets]]` of the configuration
+    /// while the servers run: every target, or the one named. Each run is a
+    /// snapshot naming every file it holds with its SHA-256; only what the
+    /// target lacks is sent. `backup list --target NAME` shows the
+    /// snapshots; `backup drill --target NAME` restores the latest into a
+    /// scratch directory and proves it (exit 1 when anything is wrong).
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        command: Option<BackupCommand>,
+        #[command(flatten)]
+        common: Common,
+        /// Only this target (by its `name`).
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+    },
+    /// Restore a snapshot from a backup target into a new data directory
+    /// (it must not exist or be empty); every file is checked against its
+    /// SHA-256. Then point `data_dir` at it, or move it in place with the
+    /// servers stopped.
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// The backup target (by its `name`).
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// The snapshot (see `backup list`); the latest by default.
+        #[arg(long, value_name = "ID")]
+        snapshot: Option<String>,
+        /// The new data directory.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// The snapshots of a target, oldest first.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// The backup target.
+        #[arg(long, value_name = "NAME")]
+        target: String,
+    },
+    /// Restore a snapshot (the latest by default) into a scratch directory,
+    /// check every file's SHA-256, decode a sample of images, and prove the
+    /// result identical to the live archive as it was at the snapshot.
+    /// Exit 1 when anything is wrong.
+    Drill {
+        #[command(flatten)]
+        common: Common,
+        /// The backup target.
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// The snapshot; the latest by default.
+        #[arg(long, value_name = "ID")]
+        snapshot: Option<String>,
+        /// Images decoded, spread over the snapshot.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        sample: usize,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Where to restore (removed afterwards); the system's temporary
+        /// directory by default. It needs the snapshot's size free.
+        #[arg(long, value_name = "DIR")]
+        scratch: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

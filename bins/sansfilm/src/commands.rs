@@ -251,6 +251,9 @@ pub fn status(config: &Config) -> anyhow::Result<ExitCode> {
         ),
         None => println!("last verify: never (run sansfilm verify)"),
     }
+    for line in crate::backup_cmd::status_lines(config) {
+        println!("{line}");
+    }
     if config
         .data_dir
         .join(sansfilm_worklist::store::WORKLIST_FILE)

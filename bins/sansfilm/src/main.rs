@@ -2,6 +2,7 @@
 //! verbs send, check and report on the archive.
 
 mod audit_cmd;
+mod backup_cmd;
 mod cli;
 mod commands;
 mod qr_cmd;
@@ -10,7 +11,7 @@ mod web_cmd;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{AuditCommand, Cli, Command, Hl7Command, WorklistCommand};
+use cli::{AuditCommand, BackupCommand, Cli, Command, Hl7Command, WorklistCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -155,6 +156,51 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|c| commands::status(&c)),
+        Command::Backup {
+            command: None,
+            common,
+            target,
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| backup_cmd::backup(&c, target.as_deref())),
+        Command::Backup {
+            command: Some(BackupCommand::List { common, target }),
+            ..
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| backup_cmd::list(&c, &target)),
+        Command::Backup {
+            command:
+                Some(BackupCommand::Drill {
+                    common,
+                    target,
+                    snapshot,
+                    sample,
+                    json,
+                    scratch,
+                }),
+            ..
+        } => common.load().map_err(Into::into).and_then(|c| {
+            backup_cmd::drill(
+                &c,
+                &target,
+                snapshot.as_deref(),
+                sample,
+                json,
+                scratch.as_deref(),
+            )
+        }),
+        Command::Restore {
+            common,
+            target,
+            snapshot,
+            to,
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| backup_cmd::restore(&c, &target, snapshot.as_deref(), &to)),
     };
     match result {
         Ok(code) => code,

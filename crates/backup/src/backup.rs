@@ -36,8 +36,12 @@ pub const DATABASES: &[&str] = &[
     "web.sqlite",
 ];
 
-/// Other files of a data directory that a snapshot keeps.
-pub const SMALL_FILES: &[&str] = &[sansfilm_archive::verify::LAST_VERIFY_FILE];
+/// Other files of a data directory that a snapshot keeps. The audit key
+/// (`audit.key`) goes with it when it is kept in the data directory (the
+/// default): it is then on the same disk as the log it seals, and without it
+/// a restored audit trail could not be verified nor continued. A key kept
+/// elsewhere (`[audit] key_file`) stays apart, as its owner chose.
+pub const SMALL_FILES: &[&str] = &[sansfilm_archive::verify::LAST_VERIFY_FILE, "audit.key"];
 
 /// How many times databases are copied again when objects vanish under the
 /// run (a compression pass replacing originals).
@@ -421,7 +425,8 @@ fn put_file(
     })
 }
 
-/// `20261207T220000Z-1a2b3c4d`: sorts in time order, unique per run.
+/// `20261207T220000.123Z-1a2b3c4d`: sorts in time order (to the
+/// millisecond: two runs may start in the same second), unique per run.
 fn snapshot_id(at: chrono::DateTime<chrono::Utc>) -> String {
     use sha2::Digest;
     let seed = format!(
@@ -431,7 +436,7 @@ fn snapshot_id(at: chrono::DateTime<chrono::Utc>) -> String {
         std::thread::current().id()
     );
     let suffix = hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..4]);
-    format!("{}-{suffix}", at.format("%Y%m%dT%H%M%SZ"))
+    format!("{}-{suffix}", at.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
 fn hostname() -> String {
@@ -471,8 +476,9 @@ mod tests {
     #[test]
     fn snapshot_ids_sort_in_time_order() {
         let a = snapshot_id(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap());
-        let b = snapshot_id(chrono::DateTime::from_timestamp(1_700_000_001, 0).unwrap());
-        assert!(a < b, "{a} {b}");
-        assert_eq!(a.len(), "20231114T221320Z-".len() + 8);
+        let b = snapshot_id(chrono::DateTime::from_timestamp(1_700_000_000, 1_000_000).unwrap());
+        let c = snapshot_id(chrono::DateTime::from_timestamp(1_700_000_001, 0).unwrap());
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(a.len(), "20231114T221320.000Z-".len() + 8);
     }
 }

@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -13,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::backup::Progress;
-use crate::manifest::{Entry, Snapshot};
+use crate::manifest::{Entry, EntryKind, Snapshot};
 use crate::repository::Repository;
 use crate::{Error, Result};
 
@@ -161,7 +162,19 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
             ));
         }
     };
-    let mut out = File::create(&dest).map_err(|e| Error::io(dest.display().to_string(), e))?;
+    // Databases and keys hold health data and secrets: the owner's alone.
+    let mode = if entry.kind == EntryKind::Object {
+        0o644
+    } else {
+        0o600
+    };
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&dest)
+        .map_err(|e| Error::io(dest.display().to_string(), e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;

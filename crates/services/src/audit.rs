@@ -132,6 +132,22 @@ pub fn alert(log: &AuditLog, what: &str, detail: String) {
     }
 }
 
+/// Records a backup run (DICOM "Export"): the target, the snapshot, what
+/// it holds, or why it failed.
+pub fn backup_run(log: &AuditLog, target: &str, outcome: Result<String, String>) {
+    let (result, detail) = match outcome {
+        Ok(d) => (Outcome::Success, d),
+        Err(d) => (Outcome::SeriousFailure, d),
+    };
+    let event = AuditEvent::new(EventKind::DataExport, "backup", Action::Read, result)
+        .participant("sansfilm backup", host(), true)
+        .participant(format!("backup target {target}"), host(), false)
+        .detail(detail);
+    if let Err(e) = log.append(event) {
+        tracing::error!("cannot audit the backup: {e}");
+    }
+}
+
 /// A share made from the command line (`sansfilm share create`).
 pub fn share_created(log: &AuditLog, share_id: i64, scope: &str) {
     let event = AuditEvent::new(

@@ -36,6 +36,12 @@
 //! [serve]
 //! port = 11112
 //! hl7_port = 2575
+//!
+//! [backup]                    # see sansfilm_backup::target
+//! at = "02:00"
+//! [[backup.targets]]
+//! name = "disque2"
+//! url = "file:///mnt/backup"
 //! ```
 
 use std::net::IpAddr;
@@ -78,6 +84,8 @@ pub struct Config {
     pub prefetch: crate::prefetch::PrefetchConfig,
     /// The web server: DICOMweb, the viewer, the practice page, shares.
     pub web: sansfilm_web::WebOptions,
+    /// Backups: targets and the nightly schedule.
+    pub backup: sansfilm_backup::BackupConfig,
 }
 
 impl Default for Config {
@@ -97,6 +105,7 @@ impl Default for Config {
             query: crate::qr_find::QueryConfig::default(),
             prefetch: crate::prefetch::PrefetchConfig::default(),
             web: sansfilm_web::WebOptions::default(),
+            backup: sansfilm_backup::BackupConfig::default(),
         }
     }
 }
@@ -211,6 +220,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "hl7.max_message_bytes must be at least 1024".into(),
             ));
+        }
+        if let Err(e) = self.backup.validate() {
+            return Err(ConfigError::Invalid(e.to_string()));
         }
         if let Err(e) = self.compression.policy().target() {
             return Err(ConfigError::Invalid(e.to_string()));

@@ -44,6 +44,7 @@
 //! ```
 
 pub mod audit;
+pub mod backup;
 pub mod compression;
 pub mod config;
 pub mod logging;

@@ -184,6 +184,11 @@ pub async fn run_everything(
         audit.clone(),
         stop.clone(),
     ));
+    let backups = tokio::spawn(crate::backup::run_scheduled(
+        config.clone(),
+        audit.clone(),
+        stop.clone(),
+    ));
     let prefetcher = crate::prefetch::Prefetcher::new(archive.clone(), &config, audit.clone());
     let hl7_task = tokio::spawn(run_hl7_with(
         hl7,
@@ -221,7 +226,7 @@ pub async fn run_everything(
     ));
     shutdown.await;
     stop.cancel();
-    let (d, h, _) = tokio::join!(dicom_task, hl7_task, compression);
+    let (d, h, _, _) = tokio::join!(dicom_task, hl7_task, compression, backups);
     if let Some(f) = forwarder {
         let _ = f.await;
     }

@@ -179,11 +179,38 @@ fn health(state: &WebState) -> Result<String> {
         }
         None => "<span class=err>never verified: run <code>sansfilm verify</code></span>".into(),
     };
+    let backups = backups(state.archive().layout().root());
     Ok(format!(
         "<p class=health><span>{} studies, {} images</span><span>{} compressed</span>{disk}\
-         {verify}<span>backups: not configured yet</span></p>",
+         {verify}{backups}</p>",
         counts.studies, counts.instances, compressed
     ))
+}
+
+/// Each backup target's last snapshot, from `last-backup.json`; a week
+/// and a day without one is flagged (a removable disk missed its turn).
+fn backups(data_dir: &std::path::Path) -> String {
+    let state = sansfilm_backup::state::load(data_dir);
+    if state.is_empty() {
+        return "<span class=err>no backup yet: <code>sansfilm backup</code></span>".into();
+    }
+    let now = crate::accounts::now();
+    state
+        .iter()
+        .map(|(target, last)| {
+            let days = sansfilm_backup::state::age_days(last.at, now);
+            let class = if last.problems > 0 || days > 8 {
+                "err"
+            } else {
+                "ok"
+            };
+            format!(
+                "<span class={class}>backup {} {days} days ago: {} images</span>",
+                crate::pages::esc(target),
+                last.objects
+            )
+        })
+        .collect()
 }
 
 fn disk_use(path: &std::path::Path) -> String {

@@ -1,0 +1,266 @@
+//! `sansfilm backup`, `backup list`, `backup drill` and `restore` as a
+//! practice runs them: against a running server, killed mid-run, onto a
+//! target that fills up.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Serve, Server, audit_count, fixtures, sansfilm, send_to};
+use sansfilm_archive::{Archive, IncomingMeta};
+
+fn fixture(rel: &str) -> PathBuf {
+    fixtures().join(rel)
+}
+
+/// A configuration with one directory target, written to `dir/sansfilm.toml`.
+fn config(dir: &Path, target: &Path) -> PathBuf {
+    let path = dir.join("sansfilm.toml");
+    fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[[backup.targets]]\nname = \"disque2\"\nurl = \"file://{}\"\n",
+            dir.join("data"),
+            target.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = args.to_vec();
+    all.extend(["--config", config.to_str().unwrap()]);
+    sansfilm(&all)
+}
+
+/// Stores `n` distinct copies of a 512×512 CT straight into the archive.
+fn fill(data: &Path, n: usize) {
+    let scratch = tempfile::tempdir().unwrap();
+    let files = sansfilm_benches::synth::write_distinct_copies(
+        &fixture("nema-wg04/CT1_UNC.dcm"),
+        scratch.path(),
+        n,
+    );
+    let archive = Archive::open(data).unwrap();
+    for f in files {
+        let bytes = fs::read(&f).unwrap();
+        let (meta, offset) = sansfilm_dicom::part10::read_meta(&bytes[..]).unwrap();
+        let mut incoming = archive
+            .begin(IncomingMeta {
+                sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+                sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+                transfer_syntax: meta.transfer_syntax().to_string(),
+                calling_ae: "TESTSCU".into(),
+                called_ae: "SANSFILM".into(),
+                max_bytes: None,
+            })
+            .unwrap();
+        incoming.write(&bytes[offset as usize..]).unwrap();
+        incoming.commit().unwrap();
+    }
+}
+
+fn snapshots(target: &Path) -> usize {
+    fs::read_dir(target.join("snapshots"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_running_archive_is_backed_up_listed_drilled_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("disque2");
+    let cfg = config(dir.path(), &target);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let mr: Vec<PathBuf> = (1..=16)
+        .map(|i| fixture(&format!("dcm4che-mr-series/MR{i:02}.dcm")))
+        .collect();
+    let mr: Vec<&Path> = mr.iter().map(PathBuf::as_path).collect();
+    send_to(&server, &mr);
+
+    // Online: the server keeps running and receiving.
+    let (code, out, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("disque2: snapshot "), "{out}");
+    assert!(out.contains("16 objects"), "{out}");
+    send_to(&server, &[&fixture("nema-wg04/CT1_JLSL.dcm")]);
+    let (code, out, err) = run(&cfg, &["backup", "--target", "disque2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("17 objects"), "{out}");
+    assert!(out.contains(", 1 sent"), "{out}");
+    assert_eq!(snapshots(&target), 2);
+
+    let (code, out, _) = run(&cfg, &["backup", "list", "--target", "disque2"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2, "{out}");
+
+    let (code, out, err) = run(&cfg, &["backup", "drill", "--target", "disque2", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["instances"], 17, "{out}");
+    assert_eq!(report["decoded"], 17, "{out}");
+
+    let restored = dir.path().join("restored");
+    let (code, out, err) = run(
+        &cfg,
+        &[
+            "restore",
+            "--target",
+            "disque2",
+            "--to",
+            restored.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 missing, 0 damaged"), "{out}");
+    let (code, out, err) = sansfilm(&["verify", "--data-dir", restored.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The audit trail went with it.
+    let (code, out, err) = sansfilm(&["audit", "verify", "--data-dir", restored.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Each run is a Data Export event; status says when the target last had one.
+    assert_eq!(
+        audit_count(&dir.path().join("data"), "backup target disque2"),
+        2
+    );
+    let (code, out, _) = run(&cfg, &["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("backup disque2: "), "{out}");
+    assert!(!out.contains("WARNING"), "{out}");
+    drop(server);
+}
+
+#[test]
+fn usage_errors_name_the_targets_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t");
+    let cfg = config(dir.path(), &target);
+    fill(&dir.path().join("data"), 1);
+    let (code, _, err) = run(&cfg, &["backup", "--target", "nowhere"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("disque2"), "{err}");
+    // A drill of a target never backed up to.
+    let (code, _, err) = run(&cfg, &["backup", "drill", "--target", "disque2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a sansfilm backup repository"), "{err}");
+    // Status warns of a target that never had a backup.
+    let (_, out, _) = run(&cfg, &["status"]);
+    assert!(out.contains("backup disque2: never  WARNING"), "{out}");
+    // No target configured at all.
+    let (code, _, err) = sansfilm(&[
+        "backup",
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("[[backup.targets]]"), "{err}");
+}
+
+#[test]
+fn a_backup_killed_mid_run_leaves_no_snapshot_and_the_next_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("disque2");
+    let cfg = config(dir.path(), &target);
+    fill(&dir.path().join("data"), 400);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
+        .args(["backup", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once it has files on their way to the target.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let staged = fs::read_dir(target.join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if staged >= 20 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(snapshots(&target), 0, "a killed run must leave no snapshot");
+    assert!(!dir.path().join("data/last-backup.json").exists());
+
+    let (code, out, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("400 objects"), "{out}");
+    assert_eq!(snapshots(&target), 1);
+    assert_eq!(
+        fs::read_dir(target.join("tmp")).unwrap().count(),
+        0,
+        "the killed run's staged files were cleared"
+    );
+    let (code, out, err) = run(
+        &cfg,
+        &["backup", "drill", "--target", "disque2", "--sample", "10"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASSED"), "{out}");
+}
+
+/// A small tmpfs mounted for the test (the test command runs as root), or
+/// `None` with a note where mounting is not allowed.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
+        fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("NOTE: cannot mount a tmpfs here (not root?): full-disk test not run");
+            return None;
+        }
+        Some(SmallDisk(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_target_that_fills_up_fails_clearly_and_nothing_counts_as_backed_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("small");
+    let Some(_disk) = SmallDisk::mount(&target, "4m") else {
+        assert_ne!(
+            unsafe { libc::geteuid() },
+            0,
+            "root must be able to mount tmpfs"
+        );
+        return;
+    };
+    let cfg = config(dir.path(), &target);
+    fill(&dir.path().join("data"), 30); // ~16 MB
+    let (code, out, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("nothing of this run counts as backed up"),
+        "{err}"
+    );
+    assert_eq!(snapshots(&target), 0);
+    assert!(!dir.path().join("data/last-backup.json").exists());
+    // Its staged files are gone: the disk is not left full of them.
+    assert_eq!(fs::read_dir(target.join("tmp")).unwrap().count(), 0);
+    assert_eq!(
+        audit_count(&dir.path().join("data"), "No space left on device"),
+        1,
+        "the failure is in the audit trail"
+    );
+}
