@@ -273,3 +273,56 @@ pub fn status_lines(config: &Config) -> Vec<String> {
         })
         .collect()
 }
+
+/// `sansfilm scrub [--repair-from NAME] [--slice] [--json]`.
+pub fn scrub(
+    config: &Config,
+    repair_from: Option<&str>,
+    slice: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    config
+        .scrub
+        .validate(&config.backup)
+        .map_err(ConfigError::Invalid)?;
+    if let Some(name) = repair_from {
+        config
+            .backup
+            .target(name)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    }
+    let archive = crate::commands::open_existing(config)?;
+    let audit = sansfilm_services::audit::open(config)?;
+    let policy = sansfilm_archive::ScrubPolicy {
+        period_days: if slice { config.scrub.period_days } else { 0 },
+        decode_share: config.scrub.decode_share,
+    };
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    let (outcome, report) = sansfilm_services::scrub::run_pass(
+        config,
+        &archive,
+        &policy,
+        repair_from,
+        audit.as_ref(),
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    )?;
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print!("{}", outcome.to_text());
+        println!("report: {}", report.display());
+    }
+    Ok(if outcome.is_whole() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -242,6 +242,26 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
     },
+    /// The archive's quality-control procedure: re-read every stored object
+    /// (or, with --slice, the nightly share: 1/`[scrub] period_days`, those
+    /// checked longest ago first), check it against its SHA-256, decode a
+    /// share of the compressed images, and write a dated report (text and
+    /// JSON) in DATA_DIR/scrub-reports/ for the practice's quality binder.
+    /// A problem raises a security alert in the audit trail. Exit 1 when the
+    /// archive is not whole after the pass.
+    Scrub {
+        #[command(flatten)]
+        common: Common,
+        /// Put damaged or missing objects back from this backup target.
+        #[arg(long, value_name = "NAME")]
+        repair_from: Option<String>,
+        /// Only the nightly slice, as `sansfilm serve` does at `[scrub] at`.
+        #[arg(long)]
+        slice: bool,
+        /// The report as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Restore a snapshot from a backup target into a new data directory
     /// (it must not exist or be empty); every file is checked against its
     /// SHA-256. Then point `data_dir` at it, or move it in place with the

@@ -192,6 +192,15 @@ fn main() -> ExitCode {
                 scratch.as_deref(),
             )
         }),
+        Command::Scrub {
+            common,
+            repair_from,
+            slice,
+            json,
+        } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| backup_cmd::scrub(&c, repair_from.as_deref(), slice, json)),
         Command::Restore {
             common,
             target,

@@ -264,3 +264,91 @@ fn a_target_that_fills_up_fails_clearly_and_nothing_counts_as_backed_up() {
         "the failure is in the audit trail"
     );
 }
+
+/// An archive of the MR series and a JPEG-LS CT, with its backup.
+fn archive_with_backup(dir: &Path) -> PathBuf {
+    let target = dir.join("disque2");
+    let cfg = config(dir, &target);
+    let data = dir.join("data");
+    let archive = Archive::open(&data).unwrap();
+    drop(archive);
+    let server = Server::start(&data, &[]);
+    let mut files: Vec<PathBuf> = (1..=16)
+        .map(|i| fixture(&format!("dcm4che-mr-series/MR{i:02}.dcm")))
+        .collect();
+    files.push(fixture("nema-wg04/CT1_JLSL.dcm"));
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    send_to(&server, &files);
+    drop(server);
+    let (code, out, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 0, "{out}{err}");
+    cfg
+}
+
+#[test]
+fn the_scrub_finds_damage_names_it_and_repairs_it_from_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = archive_with_backup(dir.path());
+    let data = dir.path().join("data");
+    let paths: Vec<String> = common::index(&data)
+        .prepare("SELECT path FROM instances ORDER BY path")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let flipped = &paths[2];
+    let mut bytes = fs::read(data.join(flipped)).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x04;
+    fs::write(data.join(flipped), bytes).unwrap();
+    let gone = &paths[9];
+    fs::remove_file(data.join(gone)).unwrap();
+
+    let (code, out, err) = run(&cfg, &["scrub", "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["checked"], 17);
+    assert_eq!(report["damaged"], serde_json::json!([flipped]));
+    assert_eq!(report["missing"], serde_json::json!([gone]));
+    assert_eq!(report["decoded"], 1, "the JPEG-LS CT decodes");
+    assert_eq!(audit_count(&data, "scrub: 1 damaged, 1 missing"), 1);
+    // The dated report for the quality binder, text and JSON.
+    let reports: Vec<_> = fs::read_dir(data.join("scrub-reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(reports.iter().any(|r| r.ends_with(".txt")), "{reports:?}");
+    assert!(reports.iter().any(|r| r.ends_with(".json")), "{reports:?}");
+
+    let (code, out, err) = run(&cfg, &["scrub", "--repair-from", "disque2"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("REPAIRED {flipped} from backup disque2")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("REPAIRED {gone} from backup disque2")),
+        "{out}"
+    );
+    let (code, out, err) = run(&cfg, &["verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&cfg, &["scrub"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("archive whole"), "{out}");
+}
+
+#[test]
+fn the_nightly_slice_reads_the_least_recently_checked_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = archive_with_backup(dir.path());
+    // 17 instances over 30 days: one a night.
+    let (code, first, _) = run(&cfg, &["scrub", "--slice", "--json"]);
+    assert_eq!(code, 0, "{first}");
+    let (_, second, _) = run(&cfg, &["scrub", "--slice", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(first["checked"], 1);
+    assert_eq!(first["overdue"], 16);
+    assert_eq!(second["overdue"], 15, "the second night read another one");
+}

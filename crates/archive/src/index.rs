@@ -201,6 +201,16 @@ impl Index {
         })
     }
 
+    /// The instance stored at a path (relative to the data directory).
+    pub fn instances_by_path(&self, path: &Path) -> Result<Option<StoredInstance>> {
+        let p = path.to_string_lossy().into_owned();
+        self.read(|c| {
+            c.prepare_cached(&format!("{SELECT_INSTANCE} WHERE path = ?1"))?
+                .query_row([p], row_to_instance)
+                .optional()
+        })
+    }
+
     /// Whether a path (relative to the data directory) is indexed.
     pub fn has_path(&self, path: &Path) -> Result<bool> {
         let p = path.to_string_lossy().into_owned();

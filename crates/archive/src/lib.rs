@@ -16,6 +16,9 @@
 //! - [`query`]: the query API every retrieval path uses ([`Query`] by
 //!   [`Level`], matching shared with the worklist), answered from the index
 //!   with the computed attributes (Modalities in Study, related counts).
+//! - [`scrub`]: the quality-control pass: a slice of the objects re-read
+//!   and hashed (oldest check first, the whole archive once per period), a
+//!   share of the compressed images decoded.
 //! - [`verify`]: re-hashes every stored file against the index, finds missing
 //!   and orphan files, and indexes orphans back.
 //!
@@ -54,6 +57,7 @@ pub mod layout;
 pub mod objects;
 pub mod query;
 mod schema;
+pub mod scrub;
 pub mod verify;
 
 pub use compress::{CompressReport, CompressionPolicy};
@@ -62,4 +66,5 @@ pub use index::{Index, IndexCounts, StoredInstance};
 pub use ingest::{Archive, Incoming, IncomingMeta, StoreOutcome};
 pub use objects::{FileObjects, LocalObject, ObjectKey, ObjectStore};
 pub use query::{Level, Query};
+pub use scrub::{ScrubPolicy, ScrubReport};
 pub use verify::VerifyReport;

@@ -98,8 +98,15 @@ ALTER TABLE series ADD COLUMN performing_physician TEXT NOT NULL DEFAULT '';
 CREATE INDEX instances_uid ON instances (sop_instance_uid);
 "#;
 
+/// Version 4: the scrub. `scrubbed_at` is when the file was last re-read
+/// and found whole (NULL: never); the scrub reads the oldest first.
+const V4: &str = r#"
+ALTER TABLE instances ADD COLUMN scrubbed_at TEXT;
+CREATE INDEX instances_scrubbed ON instances (scrubbed_at);
+"#;
+
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Sets the connection options every connection of the index uses.
 pub fn configure(conn: &Connection) -> Result<()> {

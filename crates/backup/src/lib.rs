@@ -13,6 +13,7 @@
 //! - [`restore()`] into a new data directory; [`drill()`] restores into a
 //!   scratch directory and proves the result identical to the live archive
 //!   as it was at the snapshot, decoding a sample of images.
+//! - [`repair`]: a damaged object of the archive put back from a backup.
 //! - [`target`]: `[[backup.targets]]` of the configuration, and how a
 //!   removable disk is found by its label; [`state`]: when each target last
 //!   had a backup.
@@ -44,6 +45,7 @@ pub mod backup;
 pub mod drill;
 mod error;
 pub mod manifest;
+pub mod repair;
 pub mod repository;
 pub mod restore;
 pub mod state;

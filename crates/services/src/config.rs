@@ -86,6 +86,8 @@ pub struct Config {
     pub web: sansfilm_web::WebOptions,
     /// Backups: targets and the nightly schedule.
     pub backup: sansfilm_backup::BackupConfig,
+    /// The scrub: the nightly quality-control pass.
+    pub scrub: crate::scrub::ScrubConfig,
 }
 
 impl Default for Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             prefetch: crate::prefetch::PrefetchConfig::default(),
             web: sansfilm_web::WebOptions::default(),
             backup: sansfilm_backup::BackupConfig::default(),
+            scrub: crate::scrub::ScrubConfig::default(),
         }
     }
 }
@@ -223,6 +226,9 @@ impl Config {
         }
         if let Err(e) = self.backup.validate() {
             return Err(ConfigError::Invalid(e.to_string()));
+        }
+        if let Err(e) = self.scrub.validate(&self.backup) {
+            return Err(ConfigError::Invalid(e));
         }
         if let Err(e) = self.compression.policy().target() {
             return Err(ConfigError::Invalid(e.to_string()));

@@ -52,6 +52,7 @@ pub mod prefetch;
 pub mod qr_find;
 pub mod qr_move;
 pub mod repeated;
+pub mod scrub;
 pub mod shutdown;
 pub mod startup;
 pub mod storage_scp;

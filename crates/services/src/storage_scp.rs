@@ -189,6 +189,12 @@ pub async fn run_everything(
         audit.clone(),
         stop.clone(),
     ));
+    let scrubs = tokio::spawn(crate::scrub::run_scheduled(
+        config.clone(),
+        archive.clone(),
+        audit.clone(),
+        stop.clone(),
+    ));
     let prefetcher = crate::prefetch::Prefetcher::new(archive.clone(), &config, audit.clone());
     let hl7_task = tokio::spawn(run_hl7_with(
         hl7,
@@ -226,7 +232,7 @@ pub async fn run_everything(
     ));
     shutdown.await;
     stop.cancel();
-    let (d, h, _, _) = tokio::join!(dicom_task, hl7_task, compression, backups);
+    let (d, h, _, _, _) = tokio::join!(dicom_task, hl7_task, compression, backups, scrubs);
     if let Some(f) = forwarder {
         let _ = f.await;
     }
