@@ -262,6 +262,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the index from the object files alone (an index lost or
+    /// damaged beyond `verify --repair`). The old index is kept beside as
+    /// index.sqlite.before-reindex-TIME. Refused while a server runs on the
+    /// data directory. What only the index knew is not in the files: the
+    /// reception time (the file's is used) and sizes before compression.
+    Reindex {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Restore a snapshot from a backup target into a new data directory
     /// (it must not exist or be empty); every file is checked against its
     /// SHA-256. Then point `data_dir` at it, or move it in place with the

@@ -17,6 +17,8 @@ use sansfilm_worklist::{WorklistStore, import};
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let archive = Archive::open(&config.data_dir)
         .with_context(|| format!("cannot open the archive in {}", config.data_dir.display()))?;
+    // Held while serving: `sansfilm reindex` refuses to swap the index under us.
+    let _running = sansfilm_archive::reindex::server_lock(&config.data_dir)?;
     let worklist =
         Arc::new(WorklistStore::open(&config.data_dir).with_context(|| {
             format!("cannot open the worklist in {}", config.data_dir.display())
@@ -564,4 +566,60 @@ fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// `sansfilm reindex`: a new index from the object files alone, swapped in
+/// with the old one kept beside; refused while a server runs.
+pub fn reindex(config: &Config) -> anyhow::Result<ExitCode> {
+    let data = &config.data_dir;
+    anyhow::ensure!(
+        data.join(sansfilm_archive::layout::OBJECTS_DIR).is_dir(),
+        "no archive in {} (no objects directory); give --data-dir",
+        data.display()
+    );
+    let Some(_alone) = sansfilm_archive::reindex::exclusive_lock(data)? else {
+        anyhow::bail!(
+            "a sansfilm server is running on {}: stop it first (the index cannot be swapped under it)",
+            data.display()
+        );
+    };
+    let tmp = data.join(sansfilm_archive::layout::TMP_DIR);
+    std::fs::create_dir_all(&tmp)?;
+    let new = tmp.join(format!("reindex-{}.sqlite", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", new.display()));
+    }
+    let report = sansfilm_archive::reindex::rebuild_index(data, &new)?;
+    for u in &report.unreadable {
+        println!("NOT INDEXED  {u}");
+    }
+    let live = data.join(sansfilm_archive::layout::INDEX_FILE);
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let kept = data.join(format!("index.sqlite.before-reindex-{stamp}"));
+    if live.exists() {
+        // The old index and its WAL go aside together, never lost.
+        for suffix in ["", "-wal", "-shm"] {
+            let from = format!("{}{suffix}", live.display());
+            if std::path::Path::new(&from).exists() {
+                std::fs::rename(&from, format!("{}{suffix}", kept.display()))?;
+            }
+        }
+    }
+    std::fs::rename(&new, &live)?;
+    sansfilm_archive::layout::sync_dir(data)?;
+    println!(
+        "reindexed {} instances from the files in {}{}",
+        report.indexed,
+        data.display(),
+        if kept.exists() {
+            format!("; the previous index is kept as {}", kept.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(if report.unreadable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -201,6 +201,10 @@ fn main() -> ExitCode {
             .load()
             .map_err(Into::into)
             .and_then(|c| backup_cmd::scrub(&c, repair_from.as_deref(), slice, json)),
+        Command::Reindex { common } => common
+            .load()
+            .map_err(Into::into)
+            .and_then(|c| commands::reindex(&c)),
         Command::Restore {
             common,
             target,

@@ -352,3 +352,92 @@ fn the_nightly_slice_reads_the_least_recently_checked_first() {
     assert_eq!(first["overdue"], 16);
     assert_eq!(second["overdue"], 15, "the second night read another one");
 }
+
+/// Rows of a table of the index in `schema` (`main` or an attached one),
+/// references replaced by the UIDs they point at, ids left out.
+fn canonical(conn: &rusqlite::Connection, schema: &str) -> Vec<String> {
+    let queries = [
+        format!("SELECT 'P', patient_id, issuer, name, birth_date, sex, name_key FROM {schema}.patients"),
+        format!(
+            "SELECT 'S', p.patient_id, s.study_uid, s.study_date, s.study_time, s.accession_number,
+                    s.description, s.referring_physician, s.study_id, s.institution_name, s.study_comments
+             FROM {schema}.studies s JOIN {schema}.patients p ON p.id = s.patient_ref"
+        ),
+        format!(
+            "SELECT 'E', st.study_uid, se.series_uid, se.modality, se.series_number, se.description,
+                    se.series_date, se.series_time, se.body_part, se.performing_physician
+             FROM {schema}.series se JOIN {schema}.studies st ON st.id = se.study_ref"
+        ),
+        format!(
+            "SELECT 'I', se.series_uid, i.sop_instance_uid, i.sop_class_uid, i.instance_number,
+                    i.transfer_syntax, i.path, i.size, i.sha256, i.content_sha256, i.calling_ae, i.conflict
+             FROM {schema}.instances i JOIN {schema}.series se ON se.id = i.series_ref"
+        ),
+    ];
+    let mut rows = Vec::new();
+    for q in queries {
+        let mut stmt = conn.prepare(&q).unwrap();
+        let n = stmt.column_count();
+        let found = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|v| v.join("|"))
+            })
+            .unwrap()
+            .map(Result::unwrap);
+        rows.extend(found);
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn reindex_rebuilds_an_index_identical_to_the_live_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let mut files: Vec<PathBuf> = (1..=16)
+        .map(|i| fixture(&format!("dcm4che-mr-series/MR{i:02}.dcm")))
+        .collect();
+    files.extend(
+        ["CT1_JLSL.dcm", "CT1_UNC.dcm", "MR1_J2KR.dcm", "CT1_RLE.dcm"]
+            .iter()
+            .map(|f| fixture(&format!("nema-wg04/{f}"))),
+    );
+    files.push(fixture("derived/OT-PAL-8-face.dcm"));
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    send_to(&server, &files);
+    let data_arg = data.to_str().unwrap();
+    let (code, _, err) = sansfilm(&["reindex", "--data-dir", data_arg]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("server is running"), "{err}");
+    drop(server);
+
+    let before = dir.path().join("before.sqlite");
+    rusqlite::Connection::open(data.join("index.sqlite"))
+        .unwrap()
+        .execute("VACUUM INTO ?1", [before.to_str().unwrap()])
+        .unwrap();
+    let (code, out, err) = sansfilm(&["reindex", "--data-dir", data_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reindexed 21 instances"), "{out}");
+    assert!(out.contains("before-reindex"), "{out}");
+
+    let conn = rusqlite::Connection::open(data.join("index.sqlite")).unwrap();
+    conn.execute("ATTACH ?1 AS old", [before.to_str().unwrap()])
+        .unwrap();
+    let (new, old) = (canonical(&conn, "main"), canonical(&conn, "old"));
+    assert_eq!(new.len(), old.len());
+    let instances = new.iter().filter(|r| r.starts_with("Text(\"I\")")).count();
+    assert_eq!(instances, 21, "{new:#?}");
+    let differ: Vec<_> = new.iter().zip(&old).filter(|(a, b)| a != b).collect();
+    assert!(differ.is_empty(), "{differ:#?}");
+    // And the rebuilt archive is whole.
+    let (code, out, err) = sansfilm(&["verify", "--data-dir", data_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+}

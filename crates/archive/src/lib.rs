@@ -16,6 +16,7 @@
 //! - [`query`]: the query API every retrieval path uses ([`Query`] by
 //!   [`Level`], matching shared with the worklist), answered from the index
 //!   with the computed attributes (Modalities in Study, related counts).
+//! - [`reindex`]: a new index built from the object files alone.
 //! - [`scrub`]: the quality-control pass: a slice of the objects re-read
 //!   and hashed (oldest check first, the whole archive once per period), a
 //!   share of the compressed images decoded.
@@ -56,6 +57,7 @@ pub mod ingest;
 pub mod layout;
 pub mod objects;
 pub mod query;
+pub mod reindex;
 mod schema;
 pub mod scrub;
 pub mod verify;

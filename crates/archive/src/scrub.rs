@@ -182,15 +182,7 @@ fn tx_overdue(conn: &Connection, period_days: u32) -> Result<u64> {
 }
 
 fn chrono_now() -> String {
-    // The index's own clock format, from SQLite, so that no date crate is
-    // needed here.
-    Connection::open_in_memory()
-        .and_then(|c| {
-            c.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')", [], |r| {
-                r.get(0)
-            })
-        })
-        .unwrap_or_default()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// Whether a compressed instance decodes.

@@ -126,29 +126,39 @@ impl Archive {
     /// Indexes a Part 10 file that is already in the object store (an orphan
     /// left by a crash between rename and index commit, or a rebuilt index).
     pub fn index_existing(&self, relative: &Path) -> Result<i64> {
-        let abs = self.layout().absolute(relative);
-        let summary = InstanceSummary::from_file(&abs)?;
-        let (sha256, size) = sha256_file(&abs).map_err(|e| Error::io(&abs, e))?;
-        let mut file = File::open(&abs).map_err(|e| Error::io(&abs, e))?;
-        let (meta, _dataset_offset) = part10::read_meta(&mut file)?;
-        let mut content = Sha256::new();
-        std::io::copy(&mut file, &mut content).map_err(|e| Error::io(&abs, e))?;
-        let content_sha256 = hex::encode(content.finalize());
-        let existing = self.index().instances_by_uid(&summary.sop_instance_uid)?;
-        let record = InstanceRecord {
-            summary,
-            path: relative.to_path_buf(),
-            size,
-            sha256,
-            content_sha256,
-            calling_ae: meta
-                .source_application_entity_title()
-                .unwrap_or_default()
-                .to_string(),
-            conflict: !existing.is_empty(),
-        };
+        let record = record_of_file(self.layout(), relative, self.index())?;
         self.index().insert(record)
     }
+}
+
+/// The index record of a Part 10 file of the object store, read from the
+/// file alone; `conflict` when `index` already has its SOP Instance UID.
+pub(crate) fn record_of_file(
+    layout: &crate::layout::Layout,
+    relative: &Path,
+    index: &crate::Index,
+) -> Result<InstanceRecord> {
+    let abs = layout.absolute(relative);
+    let summary = InstanceSummary::from_file(&abs)?;
+    let (sha256, size) = sha256_file(&abs).map_err(|e| Error::io(&abs, e))?;
+    let mut file = File::open(&abs).map_err(|e| Error::io(&abs, e))?;
+    let (meta, _dataset_offset) = part10::read_meta(&mut file)?;
+    let mut content = Sha256::new();
+    std::io::copy(&mut file, &mut content).map_err(|e| Error::io(&abs, e))?;
+    let content_sha256 = hex::encode(content.finalize());
+    let existing = index.instances_by_uid(&summary.sop_instance_uid)?;
+    Ok(InstanceRecord {
+        summary,
+        path: relative.to_path_buf(),
+        size,
+        sha256,
+        content_sha256,
+        calling_ae: meta
+            .source_application_entity_title()
+            .unwrap_or_default()
+            .to_string(),
+        conflict: !existing.is_empty(),
+    })
 }
 
 /// SHA-256 (hex) and size of a file.
@@ -169,7 +179,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 /// Every `.dcm` file under `dir`, recursively.
-fn object_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn object_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
