@@ -441,3 +441,45 @@ fn reindex_rebuilds_an_index_identical_to_the_live_one() {
     let (code, out, err) = sansfilm(&["verify", "--data-dir", data_arg]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn a_disk_pulled_out_mid_run_fails_clearly_and_nothing_counts_as_backed_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("usb");
+    let Some(disk) = SmallDisk::mount(&target, "512m") else {
+        assert_ne!(
+            unsafe { libc::geteuid() },
+            0,
+            "root must be able to mount tmpfs"
+        );
+        return;
+    };
+    let cfg = config(dir.path(), &target);
+    fill(&dir.path().join("data"), 400);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
+        .args(["backup", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::read_dir(target.join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        < 20
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(disk); // umount -l: the disk is gone from under the run
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("backup to disque2 failed"), "{err}");
+    assert!(
+        err.contains("nothing of this run counts as backed up"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data/last-backup.json").exists());
+    assert_eq!(snapshots(&target), 0);
+}
