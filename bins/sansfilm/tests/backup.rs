@@ -456,7 +456,7 @@ fn a_disk_pulled_out_mid_run_fails_clearly_and_nothing_counts_as_backed_up() {
     };
     let cfg = config(dir.path(), &target);
     fill(&dir.path().join("data"), 400);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
         .args(["backup", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
