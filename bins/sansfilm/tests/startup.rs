@@ -91,3 +91,31 @@ fn echo_ok(server: &Server) -> bool {
         .unwrap()
         .success()
 }
+
+/// The README's first command on a fresh machine: `sansfilm serve` with its
+/// embedded defaults creates `./sansfilm-data` (a relative path) and
+/// listens. Ports are 0 here only because tests run in parallel.
+#[test]
+fn serve_with_its_defaults_starts_in_an_empty_directory() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sansfilm"))
+        .args(["serve", "--port", "0", "--hl7-port", "0", "--web-port", "0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        first.contains("listening on"),
+        "{first}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("sansfilm-data/index.sqlite").is_file());
+}

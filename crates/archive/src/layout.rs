@@ -107,16 +107,16 @@ pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        create_dir_all_durable(parent)?;
-    }
+    // A relative path's last parent is "" (`Path::new("data").parent()`):
+    // that is the current directory.
+    let parent = match dir.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("/"),
+    };
+    create_dir_all_durable(parent)?;
     match fs::create_dir(dir) {
-        Ok(()) => {
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent)?;
-            }
-            Ok(())
-        }
+        Ok(()) => sync_dir(parent),
         // Another thread created it meanwhile: it syncs the parent itself.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(Error::io(dir, e)),
