@@ -125,11 +125,10 @@ pub fn backup(
         .tempdir_in(&tmp_root)
         .map_err(|e| Error::io(format!("scratch directory in {}", tmp_root.display()), e))?;
 
-    // Blobs known to be in the repository: every one this run sends or
-    // finds there. Each object is looked up in the target (a stat on a
-    // directory target, cheap) rather than trusted from the last manifest,
-    // so that a blob lost from the backup is sent again.
-    let mut known: HashSet<String> = HashSet::new();
+    // Blobs known to be in the repository: those listed there at the start
+    // (not trusted from the last manifest, so that a blob lost from the
+    // backup is sent again), then every one this run sends.
+    let mut known: HashSet<String> = repo.blob_names()?;
     let mut sent = Sent::default();
     let mut damaged: HashMap<String, String> = HashMap::new();
     let mut round = 0;
@@ -139,12 +138,7 @@ pub fn backup(
         let objects = objects_in(&staging.path().join(sansfilm_archive::layout::INDEX_FILE))?;
         let mut to_send = Vec::new();
         for object in &objects {
-            if known.contains(&object.sha256) || damaged.contains_key(&object.path) {
-                continue;
-            }
-            if repo.has_blob(&object.sha256, object.size)? {
-                known.insert(object.sha256.clone());
-            } else {
+            if !known.contains(&object.sha256) && !damaged.contains_key(&object.path) {
                 to_send.push(object.clone());
             }
         }
@@ -174,7 +168,7 @@ pub fn backup(
     // The databases and small files, then the manifest.
     let mut entries = Vec::new();
     for (name, path) in &databases {
-        entries.push(put_file(repo, path, name, EntryKind::Database, &mut sent)?);
+        entries.push(put_chunked(repo, path, name, &mut known, &mut sent)?);
     }
     for name in SMALL_FILES {
         let path = data_dir.join(name);
@@ -274,6 +268,7 @@ fn objects_in(index: &Path) -> Result<Vec<Entry>> {
                 kind: EntryKind::Object,
                 size: r.get::<_, i64>(1)? as u64,
                 sha256: r.get(2)?,
+                chunks: Vec::new(),
             })
         })
         .map_err(db_err)?;
@@ -422,6 +417,63 @@ fn put_file(
         kind,
         size,
         sha256,
+        chunks: Vec::new(),
+    })
+}
+
+/// Size of the chunks a database copy is kept in. `VACUUM INTO` writes
+/// tables in order, so rows appended at the end (the audit trail, new
+/// instances) change the last chunks and a few of the b-tree's.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// A database copy sent as chunks, each only when the repository lacks it.
+fn put_chunked(
+    repo: &Repository,
+    path: &Path,
+    name: &str,
+    known: &mut HashSet<String>,
+    sent: &mut Sent,
+) -> Result<Entry> {
+    use sha2::Digest;
+    use std::io::Read;
+    let reading = |e| Error::io(format!("reading {}", path.display()), e);
+    let mut file = File::open(path).map_err(reading)?;
+    let mut whole = sha2::Sha256::new();
+    let mut chunks = Vec::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]).map_err(reading)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        let chunk = &buf[..filled];
+        whole.update(chunk);
+        size += filled as u64;
+        let sha = hex::encode(sha2::Sha256::digest(chunk));
+        if known.insert(sha.clone()) {
+            repo.store()
+                .put(&Repository::blob_name(&sha), &mut &chunk[..], &sha)
+                .map_err(|e| Error::io(format!("sending {name} to {}", repo.describe()), e))?;
+            sent.bytes += filled as u64;
+        }
+        chunks.push(sha);
+        if filled < buf.len() {
+            break;
+        }
+    }
+    Ok(Entry {
+        path: name.to_string(),
+        kind: EntryKind::Database,
+        size,
+        sha256: hex::encode(whole.finalize()),
+        chunks,
     })
 }
 
@@ -455,6 +507,7 @@ mod tests {
             kind: EntryKind::Object,
             size,
             sha256: String::new(),
+            chunks: Vec::new(),
         }
     }
 

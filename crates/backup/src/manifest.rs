@@ -38,8 +38,14 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256 of the content (lowercase hex); also its blob's name.
+    /// SHA-256 of the content (lowercase hex); also its blob's name, unless
+    /// the file is kept in chunks.
     pub sha256: String,
+    /// A large database is kept as consecutive chunks (their SHA-256s, in
+    /// order), so that a run sends only the chunks that changed: the audit
+    /// trail grows at its end. Empty: one blob, named by `sha256`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<String>,
 }
 
 /// What a snapshot entry is.

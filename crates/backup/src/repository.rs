@@ -125,6 +125,24 @@ impl Repository {
         Ok(found == Some(size))
     }
 
+    /// Every blob in the repository, by name (its SHA-256): one listing per
+    /// blob directory rather than a lookup per object.
+    pub fn blob_names(&self) -> Result<std::collections::HashSet<String>> {
+        let mut names = std::collections::HashSet::new();
+        for dir in self
+            .store
+            .list_dirs(BLOBS_DIR)
+            .map_err(|e| Error::io(format!("blobs in {}", self.describe()), e))?
+        {
+            let found = self
+                .store
+                .list(&format!("{BLOBS_DIR}/{dir}"))
+                .map_err(|e| Error::io(format!("blobs in {}", self.describe()), e))?;
+            names.extend(found);
+        }
+        Ok(names)
+    }
+
     /// Opens a blob for reading.
     pub fn open_blob(&self, sha256: &str) -> std::io::Result<Box<dyn Read + Send>> {
         self.store.open(&Self::blob_name(sha256))

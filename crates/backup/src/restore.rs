@@ -152,15 +152,35 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
     if let Some(dir) = dest.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
     }
-    let mut blob = match repo.open_blob(&entry.sha256) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Restored::Missing),
-        Err(e) => {
-            return Err(Error::io(
-                format!("reading {} from {}", entry.path, repo.describe()),
-                e,
-            ));
+    let mut blob: Box<dyn Read + Send> = if entry.chunks.is_empty() {
+        match repo.open_blob(&entry.sha256) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Restored::Missing),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("reading {} from {}", entry.path, repo.describe()),
+                    e,
+                ));
+            }
         }
+    } else {
+        for chunk in &entry.chunks {
+            let name = Repository::blob_name(chunk);
+            let found = repo.store().size_of(&name).map_err(|e| {
+                Error::io(
+                    format!("reading {} from {}", entry.path, repo.describe()),
+                    e,
+                )
+            })?;
+            if found.is_none() {
+                return Ok(Restored::Missing);
+            }
+        }
+        Box::new(Chunks {
+            repo,
+            names: entry.chunks.iter(),
+            current: None,
+        })
     };
     // Databases and keys hold health data and secrets: the owner's alone.
     let mode = if entry.kind == EntryKind::Object {
@@ -204,6 +224,30 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
         )));
     }
     Ok(Restored::Whole)
+}
+
+/// The chunks of a file read one after the other.
+struct Chunks<'a> {
+    repo: &'a Repository,
+    names: std::slice::Iter<'a, String>,
+    current: Option<Box<dyn Read + Send>>,
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(r) = &mut self.current {
+                let n = r.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+            }
+            match self.names.next() {
+                Some(sha) => self.current = Some(self.repo.open_blob(sha)?),
+                None => return Ok(0),
+            }
+        }
+    }
 }
 
 /// A manifest path, refused when it would leave the restore directory.

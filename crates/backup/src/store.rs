@@ -38,6 +38,8 @@ pub trait Store: Send + Sync {
     fn open(&self, name: &str) -> io::Result<Box<dyn Read + Send>>;
     /// Names of the files directly in directory `dir` (not recursive).
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+    /// Names of the directories directly in `dir`.
+    fn list_dirs(&self, dir: &str) -> io::Result<Vec<String>>;
     /// Where the store is, for messages.
     fn describe(&self) -> String;
 }
@@ -218,6 +220,24 @@ impl Store for DirStore {
         for entry in entries {
             let entry = entry.map_err(|e| with_path(e, &path))?;
             if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn list_dirs(&self, dir: &str) -> io::Result<Vec<String>> {
+        let path = self.path(dir)?;
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(with_path(e, &path)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| with_path(e, &path))?;
+            if entry.file_type()?.is_dir() {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }

@@ -234,3 +234,78 @@ fn a_directory_without_a_repository_is_named_as_such() {
         "{err}"
     );
 }
+
+#[test]
+fn a_large_database_is_sent_in_chunks_and_only_its_changed_chunks_again() {
+    let (data, _archive) = archive();
+    // A stand-in for a long audit trail: 8 MB of rows, appended to.
+    let audit = rusqlite::Connection::open(data.path().join("audit.sqlite")).unwrap();
+    audit
+        .execute_batch("CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, event TEXT NOT NULL)")
+        .unwrap();
+    let row = "x".repeat(800);
+    audit.execute_batch("BEGIN").unwrap();
+    for _ in 0..10_000 {
+        audit
+            .execute("INSERT INTO audit_log (event) VALUES (?1)", [&row])
+            .unwrap();
+    }
+    audit.execute_batch("COMMIT").unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let first = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    let db = first
+        .snapshot
+        .entries
+        .iter()
+        .find(|e| e.path == "audit.sqlite")
+        .unwrap();
+    assert!(db.chunks.len() >= 8, "{} chunks", db.chunks.len());
+    assert!(first.bytes_sent > 8_000_000);
+
+    audit
+        .execute("INSERT INTO audit_log (event) VALUES ('one more')", [])
+        .unwrap();
+    let second = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(second.objects_sent, 0);
+    assert!(
+        second.bytes_sent <= 3 * sansfilm_backup::backup::CHUNK_BYTES as u64,
+        "{} bytes sent again",
+        second.bytes_sent
+    );
+
+    // Restored whole, with the last row.
+    let scratch = tempfile::tempdir().unwrap();
+    let to = scratch.path().join("r");
+    let restored = restore(&repo, &second.snapshot, &to, 2, &|_| {}).unwrap();
+    assert!(restored.is_complete(), "{restored:?}");
+    let back = rusqlite::Connection::open(to.join("audit.sqlite")).unwrap();
+    let (n, last): (i64, String) = back
+        .query_row(
+            "SELECT count(*), (SELECT event FROM audit_log ORDER BY seq DESC LIMIT 1) FROM audit_log",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((n, last.as_str()), (10_001, "one more"));
+
+    // A lost chunk makes the file missing, named by the drill.
+    let chunk = &second
+        .snapshot
+        .entries
+        .iter()
+        .find(|e| e.path == "audit.sqlite")
+        .unwrap()
+        .chunks[2];
+    fs::remove_file(target.path().join(Repository::blob_name(chunk))).unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &second.snapshot,
+        &scratch.path().join("d"),
+        5,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(report.restore.missing, vec!["audit.sqlite".to_string()]);
+}
