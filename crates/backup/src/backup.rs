@@ -1,8 +1,9 @@
 //! One backup run: a snapshot of a data directory taken while the servers
 //! keep running.
 //!
-//! 1. Each SQLite database is copied with `VACUUM INTO`, a consistent copy
-//!    taken inside one read transaction, whatever the servers write meanwhile.
+//! 1. Each SQLite database is copied with SQLite's online backup in one
+//!    step: a consistent copy taken inside one read transaction, whatever the
+//!    servers write meanwhile.
 //! 2. The objects are those the index *copy* names, so the snapshot's index
 //!    and its objects agree. Only blobs that the repository lacks are sent,
 //!    each checked against the index's SHA-256 as it is read: a file damaged
@@ -243,8 +244,17 @@ fn copy_databases(data_dir: &Path, staging: &Path) -> Result<Vec<(String, PathBu
         )
         .map_err(db_err)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db_err)?;
-        conn.execute("VACUUM INTO ?1", [copy.to_string_lossy().as_ref()])
+        // SQLite's online backup, in one step: every page copied inside one
+        // read transaction, so the copy is consistent whatever the servers
+        // write meanwhile. Pages keep their places, so only the chunks
+        // holding changed pages differ from the last run's.
+        let mut dest = Connection::open(&copy).map_err(db_err)?;
+        rusqlite::backup::Backup::new(&conn, &mut dest)
+            .and_then(|b| b.step(-1).map(|_| ()))
             .map_err(db_err)?;
+        dest.pragma_update(None, "journal_mode", "DELETE")
+            .map_err(db_err)?;
+        drop(dest);
         out.push((name.to_string(), copy));
     }
     Ok(out)
@@ -421,9 +431,9 @@ fn put_file(
     })
 }
 
-/// Size of the chunks a database copy is kept in. `VACUUM INTO` writes
-/// tables in order, so rows appended at the end (the audit trail, new
-/// instances) change the last chunks and a few of the b-tree's.
+/// Size of the chunks a database copy is kept in. The online backup keeps
+/// every page where it is, so rows appended (the audit trail, new
+/// instances) change the chunks of the pages written, not the others.
 pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// A database copy sent as chunks, each only when the repository lacks it.

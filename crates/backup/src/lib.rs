@@ -1,7 +1,7 @@
 //! Backups of a sansfilm data directory that restore, and prove it.
 //!
 //! - [`backup()`]: a snapshot taken while the servers run: consistent copies
-//!   of the SQLite databases (`VACUUM INTO`) and the stored instances, sent
+//!   of the SQLite databases (online backup, 1 MiB chunks) and the stored instances, sent
 //!   once each (they never change), checked against the index's SHA-256 as
 //!   they are read.
 //! - [`manifest`]: each snapshot names every file it holds, with size and
