@@ -38,8 +38,9 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256 of the content (lowercase hex); also its blob's name, unless
-    /// the file is kept in chunks.
+    /// SHA-256 of the content (lowercase hex), also its blob's name; for a
+    /// file kept in chunks, the SHA-256 of its chunks' hashes
+    /// ([`crate::backup::chunk_list_hash`]).
     pub sha256: String,
     /// A large database is kept as consecutive chunks (their SHA-256s, in
     /// order), so that a run sends only the chunks that changed: the audit

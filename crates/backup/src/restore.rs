@@ -176,6 +176,11 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
                 return Ok(Restored::Missing);
             }
         }
+        if crate::backup::chunk_list_hash(&entry.chunks) != entry.sha256 {
+            return Ok(Restored::Damaged(
+                "the snapshot's list of chunks does not match its hash".into(),
+            ));
+        }
         Box::new(Chunks {
             repo,
             names: entry.chunks.iter(),
@@ -209,12 +214,19 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
                 return Ok(Restored::Damaged(format!("unreadable in the backup: {e}")));
             }
         };
-        hasher.update(&buf[..n]);
+        if entry.chunks.is_empty() {
+            hasher.update(&buf[..n]);
+        }
         out.write_all(&buf[..n])
             .map_err(|e| Error::io(dest.display().to_string(), e))?;
         size += n as u64;
     }
-    let got = hex::encode(hasher.finalize());
+    // A chunked file was checked chunk by chunk as it was read.
+    let got = if entry.chunks.is_empty() {
+        hex::encode(hasher.finalize())
+    } else {
+        entry.sha256.clone()
+    };
     if got != entry.sha256 || size != entry.size {
         drop(out);
         let _ = fs::remove_file(&dest);
@@ -226,24 +238,35 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
     Ok(Restored::Whole)
 }
 
-/// The chunks of a file read one after the other.
+/// The chunks of a file read one after the other, each checked against its
+/// hash when it ends (a mismatch is an [`io::ErrorKind::InvalidData`] error).
 struct Chunks<'a> {
     repo: &'a Repository,
     names: std::slice::Iter<'a, String>,
-    current: Option<Box<dyn Read + Send>>,
+    current: Option<(Box<dyn Read + Send>, Sha256, &'a str)>,
 }
 
 impl Read for Chunks<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if let Some(r) = &mut self.current {
+            if let Some((r, hasher, expected)) = &mut self.current {
                 let n = r.read(buf)?;
                 if n > 0 {
+                    hasher.update(&buf[..n]);
                     return Ok(n);
+                }
+                let got = hex::encode(std::mem::take(hasher).finalize());
+                if got != *expected {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("chunk {expected} holds content with SHA-256 {got}"),
+                    ));
                 }
             }
             match self.names.next() {
-                Some(sha) => self.current = Some(self.repo.open_blob(sha)?),
+                Some(sha) => {
+                    self.current = Some((self.repo.open_blob(sha)?, Sha256::new(), sha.as_str()))
+                }
                 None => return Ok(0),
             }
         }
