@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Serve, Server, audit_count, fixtures, sansfilm, send_to};
+use common::{Serve, Server, SmallDisk, audit_count, fixtures, sansfilm, send_to};
 use sansfilm_archive::{Archive, IncomingMeta};
 
 fn fixture(rel: &str) -> PathBuf {
@@ -207,44 +207,11 @@ fn a_backup_killed_mid_run_leaves_no_snapshot_and_the_next_completes() {
     assert!(out.contains("PASSED"), "{out}");
 }
 
-/// A small tmpfs mounted for the test (the test command runs as root), or
-/// `None` with a note where mounting is not allowed.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
-        fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("NOTE: cannot mount a tmpfs here (not root?): full-disk test not run");
-            return None;
-        }
-        Some(SmallDisk(at.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_target_that_fills_up_fails_clearly_and_nothing_counts_as_backed_up() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("small");
-    let Some(_disk) = SmallDisk::mount(&target, "4m") else {
-        assert_ne!(
-            unsafe { libc::geteuid() },
-            0,
-            "root must be able to mount tmpfs"
-        );
-        return;
-    };
+    let _disk = SmallDisk::mount(&target, "4m");
     let cfg = config(dir.path(), &target);
     fill(&dir.path().join("data"), 30); // ~16 MB
     let (code, out, err) = run(&cfg, &["backup"]);
@@ -446,14 +413,7 @@ fn reindex_rebuilds_an_index_identical_to_the_live_one() {
 fn a_disk_pulled_out_mid_run_fails_clearly_and_nothing_counts_as_backed_up() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("usb");
-    let Some(disk) = SmallDisk::mount(&target, "512m") else {
-        assert_ne!(
-            unsafe { libc::geteuid() },
-            0,
-            "root must be able to mount tmpfs"
-        );
-        return;
-    };
+    let disk = SmallDisk::mount(&target, "512m");
     let cfg = config(dir.path(), &target);
     fill(&dir.path().join("data"), 400);
     let child = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
