@@ -39,6 +39,16 @@ fn open_repo(target: &TargetConfig, create: bool) -> anyhow::Result<Repository> 
     })
 }
 
+/// The snapshot named, or the latest.
+fn snapshot_of(repo: &Repository, id: Option<&str>) -> anyhow::Result<sansfilm_backup::Snapshot> {
+    Ok(match id {
+        Some(id) => repo.load(id)?,
+        None => repo
+            .latest()?
+            .ok_or_else(|| BackupError::NoSnapshot(format!("in {}", repo.describe())))?,
+    })
+}
+
 fn bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
@@ -141,12 +151,7 @@ pub fn drill(
 ) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];
     let repo = open_repo(t, false)?;
-    let snap = match snapshot {
-        Some(id) => repo.load(id)?,
-        None => repo
-            .latest()?
-            .ok_or_else(|| BackupError::NoSnapshot(format!("in {}", repo.describe())))?,
-    };
+    let snap = snapshot_of(&repo, snapshot)?;
     let parent = match scratch {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
@@ -199,12 +204,7 @@ pub fn restore(
 ) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];
     let repo = open_repo(t, false)?;
-    let snap = match snapshot {
-        Some(id) => repo.load(id)?,
-        None => repo
-            .latest()?
-            .ok_or_else(|| BackupError::NoSnapshot(format!("in {}", repo.describe())))?,
-    };
+    let snap = snapshot_of(&repo, snapshot)?;
     let bar = bar(false);
     let report = sansfilm_backup::restore(&repo, &snap, to, 2, &|p| {
         bar.set_length(p.bytes_total);

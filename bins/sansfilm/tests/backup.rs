@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Serve, Server, SmallDisk, audit_count, fixtures, sansfilm, send_to};
-use sansfilm_archive::{Archive, IncomingMeta};
+use sansfilm_archive::Archive;
 
 fn fixture(rel: &str) -> PathBuf {
     fixtures().join(rel)
@@ -47,20 +47,7 @@ fn fill(data: &Path, n: usize) {
     );
     let archive = Archive::open(data).unwrap();
     for f in files {
-        let bytes = fs::read(&f).unwrap();
-        let (meta, offset) = sansfilm_dicom::part10::read_meta(&bytes[..]).unwrap();
-        let mut incoming = archive
-            .begin(IncomingMeta {
-                sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
-                sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
-                transfer_syntax: meta.transfer_syntax().to_string(),
-                calling_ae: "TESTSCU".into(),
-                called_ae: "SANSFILM".into(),
-                max_bytes: None,
-            })
-            .unwrap();
-        incoming.write(&bytes[offset as usize..]).unwrap();
-        incoming.commit().unwrap();
+        archive.import_file(&f, "TESTSCU").unwrap();
     }
 }
 

@@ -139,6 +139,24 @@ impl Archive {
         self.shared.tmp_counter.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Stores a DICOM Part 10 file from disk through the same durable path as
+    /// a received instance (an import, a test's fixture), as sent by
+    /// `calling_ae`.
+    pub fn import_file(&self, path: &Path, calling_ae: &str) -> Result<StoreOutcome> {
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (meta, offset) = sansfilm_dicom::part10::read_meta(&bytes[..])?;
+        let mut incoming = self.begin(IncomingMeta {
+            sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+            sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+            transfer_syntax: meta.transfer_syntax().to_string(),
+            calling_ae: calling_ae.to_string(),
+            called_ae: String::new(),
+            max_bytes: None,
+        })?;
+        incoming.write(&bytes[offset as usize..])?;
+        incoming.commit()
+    }
+
     /// Starts receiving an instance: creates its temporary file and writes the
     /// Part 10 header. Blocking I/O: call from a blocking thread.
     pub fn begin(&self, meta: IncomingMeta) -> Result<Incoming> {
@@ -167,7 +185,7 @@ impl Archive {
             sop_instance_uid: meta.sop_instance_uid.clone(),
             transfer_syntax: stored_syntax.clone(),
             source_ae_title: Some(meta.calling_ae.clone()),
-            receiving_ae_title: Some(meta.called_ae.clone()),
+            receiving_ae_title: (!meta.called_ae.is_empty()).then(|| meta.called_ae.clone()),
         };
         let mut incoming = Incoming {
             archive: self.clone(),

@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use sansfilm_archive::{Archive, IncomingMeta, Level, Query};
+use sansfilm_archive::{Archive, Level, Query};
 use sansfilm_dicom::matching::conditions;
-use sansfilm_dicom::part10;
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,20 +16,7 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 fn store(archive: &Archive, path: &Path) {
-    let bytes = std::fs::read(path).unwrap();
-    let (meta, offset) = part10::read_meta(&bytes[..]).unwrap();
-    let mut incoming = archive
-        .begin(IncomingMeta {
-            sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
-            sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
-            transfer_syntax: meta.transfer_syntax().to_string(),
-            calling_ae: "TEST".into(),
-            called_ae: "SANSFILM".into(),
-            max_bytes: None,
-        })
-        .unwrap();
-    incoming.write(&bytes[offset as usize..]).unwrap();
-    incoming.commit().unwrap();
+    archive.import_file(path, "TESTSCU").unwrap();
 }
 
 /// An archive holding: patient 1CT1 with two studies (CT1_UNC 2004-08-26,

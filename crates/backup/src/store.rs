@@ -98,6 +98,27 @@ impl DirStore {
         Ok(self.root.join(name))
     }
 
+    /// Names of the files (or the directories) directly in `dir`, sorted;
+    /// none when `dir` does not exist.
+    fn entries(&self, dir: &str, dirs: bool) -> io::Result<Vec<String>> {
+        let path = self.path(dir)?;
+        let entries = match fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(with_path(e, &path)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| with_path(e, &path))?;
+            let kind = entry.file_type()?;
+            if (dirs && kind.is_dir()) || (!dirs && kind.is_file()) {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     fn sync_filesystem(&self) -> io::Result<()> {
         let dir = File::open(&self.root).map_err(|e| with_path(e, &self.root))?;
         // One syncfs for a whole batch instead of an fsync per file: the
@@ -210,39 +231,11 @@ impl Store for DirStore {
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        let path = self.path(dir)?;
-        let entries = match fs::read_dir(&path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(with_path(e, &path)),
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| with_path(e, &path))?;
-            if entry.file_type()?.is_file() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.entries(dir, false)
     }
 
     fn list_dirs(&self, dir: &str) -> io::Result<Vec<String>> {
-        let path = self.path(dir)?;
-        let entries = match fs::read_dir(&path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(with_path(e, &path)),
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| with_path(e, &path))?;
-            if entry.file_type()?.is_dir() {
-                names.push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        names.sort();
-        Ok(names)
+        self.entries(dir, true)
     }
 
     fn describe(&self) -> String {

@@ -5,9 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sansfilm_archive::{Archive, IncomingMeta};
+use sansfilm_archive::Archive;
 use sansfilm_backup::{BackupOptions, DirStore, Repository, backup, drill, restore};
-use sansfilm_dicom::part10;
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,20 +15,7 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 fn store(archive: &Archive, path: &Path) -> PathBuf {
-    let bytes = fs::read(path).unwrap();
-    let (meta, offset) = part10::read_meta(&bytes[..]).unwrap();
-    let mut incoming = archive
-        .begin(IncomingMeta {
-            sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
-            sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
-            transfer_syntax: meta.transfer_syntax().to_string(),
-            calling_ae: "TESTSCU".into(),
-            called_ae: "SANSFILM".into(),
-            max_bytes: None,
-        })
-        .unwrap();
-    incoming.write(&bytes[offset as usize..]).unwrap();
-    match incoming.commit().unwrap() {
+    match archive.import_file(path, "TESTSCU").unwrap() {
         sansfilm_archive::StoreOutcome::Stored { path, .. } => path,
         other => panic!("{other:?}"),
     }
