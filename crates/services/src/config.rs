@@ -329,4 +329,21 @@ mod readme {
         assert_eq!(config.dicom.destinations["WS_LECTURE"].port, 104);
         assert_eq!(config.compression.target, "jpegls");
     }
+
+    /// So does the README's backup and scrub example, and it validates.
+    #[test]
+    fn readme_backup_configuration_parses() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .skip(1)
+            .map(|b| &b[..b.find("```").unwrap()])
+            .find(|b| b.contains("[[backup.targets]]"))
+            .expect("a backup example");
+        let config = super::Config::from_toml(block).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.backup.targets.len(), 2);
+        assert!(config.backup.targets[1].is_removable());
+        assert_eq!(config.scrub.period_days, 30);
+    }
 }
