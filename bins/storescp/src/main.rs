@@ -66,6 +66,8 @@ fn load_config(args: &Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn run(config: Config) -> anyhow::Result<()> {
     let archive = sansfilm_archive::Archive::open(&config.data_dir)?;
+    // Held while serving: `sansfilm reindex` refuses to swap the index under us.
+    let _running = sansfilm_archive::reindex::server_lock(&config.data_dir)?;
     let audit = sansfilm_services::audit::open(&config)?;
     let addr = SocketAddr::new(config.bind, config.storescp.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;
