@@ -30,13 +30,9 @@ fn targets<'a>(config: &'a Config, name: Option<&str>) -> anyhow::Result<Vec<&'a
     }
 }
 
-fn open_repo(target: &TargetConfig, create: bool) -> anyhow::Result<Repository> {
-    let store: Box<dyn sansfilm_backup::Store> = Box::new(target.open_store()?);
-    Ok(if create {
-        Repository::open_or_create(store)?
-    } else {
-        Repository::open(store)?
-    })
+/// The repository of a target that has had a backup (an error otherwise).
+fn open_repo(target: &TargetConfig) -> anyhow::Result<Repository> {
+    Ok(Repository::open(Box::new(target.open_store()?))?)
 }
 
 /// The snapshot named, or the latest.
@@ -119,7 +115,7 @@ pub fn backup(config: &Config, target: Option<&str>) -> anyhow::Result<ExitCode>
 /// `sansfilm backup list --target NAME`.
 pub fn list(config: &Config, target: &str) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];
-    let repo = open_repo(t, false)?;
+    let repo = open_repo(t)?;
     let ids = repo.snapshot_ids()?;
     if ids.is_empty() {
         println!("no snapshot in {}", repo.describe());
@@ -150,7 +146,7 @@ pub fn drill(
     scratch: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];
-    let repo = open_repo(t, false)?;
+    let repo = open_repo(t)?;
     let snap = snapshot_of(&repo, snapshot)?;
     let parent = match scratch {
         Some(dir) => {
@@ -203,7 +199,7 @@ pub fn restore(
     to: &Path,
 ) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];
-    let repo = open_repo(t, false)?;
+    let repo = open_repo(t)?;
     let snap = snapshot_of(&repo, snapshot)?;
     let bar = bar(false);
     let report = sansfilm_backup::restore(&repo, &snap, to, 2, &|p| {

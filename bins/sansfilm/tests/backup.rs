@@ -104,6 +104,15 @@ fn a_running_archive_is_backed_up_listed_drilled_and_restored() {
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 missing, 0 damaged"), "{out}");
+    // Databases and the audit key are the owner's alone once restored.
+    for secret in ["index.sqlite", "audit.sqlite", "audit.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(restored.join(secret))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{secret}");
+    }
     let (code, out, err) = sansfilm(&["verify", "--data-dir", restored.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     // The audit trail went with it.

@@ -125,10 +125,11 @@ impl Archive {
                         }
                     } else {
                         let compressed = !sansfilm_codec::transcode::is_native(ts);
+                        // The 1st, (every+1)th, … compressed image decoded.
                         if compressed {
                             compressed_seen += 1;
                         }
-                        if compressed && compressed_seen % every == 1 % every {
+                        if compressed && (compressed_seen - 1).is_multiple_of(every) {
                             match decode(&abs) {
                                 Ok(()) => report.decoded += 1,
                                 Err(why) => {
@@ -163,7 +164,7 @@ impl Archive {
         }
         tx.commit()?;
         if policy.period_days > 0 {
-            report.overdue = tx_overdue(&conn, policy.period_days)?;
+            report.overdue = overdue(&conn, policy.period_days)?;
         }
         report.elapsed = start.elapsed();
         Ok(report)
@@ -171,7 +172,7 @@ impl Archive {
 }
 
 /// Instances not scrubbed within the period.
-fn tx_overdue(conn: &Connection, period_days: u32) -> Result<u64> {
+fn overdue(conn: &Connection, period_days: u32) -> Result<u64> {
     let n: i64 = conn.query_row(
         "SELECT count(*) FROM instances WHERE scrubbed_at IS NULL
          OR scrubbed_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",

@@ -19,8 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
@@ -174,7 +173,7 @@ pub fn backup(
     for name in SMALL_FILES {
         let path = data_dir.join(name);
         if path.is_file() {
-            entries.push(put_file(repo, &path, name, EntryKind::File, &mut sent)?);
+            entries.push(put_small_file(repo, &path, name, &mut known, &mut sent)?);
         }
     }
     repo.commit()?;
@@ -312,39 +311,20 @@ fn send_objects(
         bytes_total: total,
     });
     for batch in batches(objects) {
-        let next = AtomicUsize::new(0);
-        let results = Mutex::new(Vec::new());
-        let failure: Mutex<Option<Error>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..options.threads.max(1) {
-                scope.spawn(|| {
-                    loop {
-                        if failure.lock().unwrap().is_some() {
-                            return;
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(object) = batch.get(i) else { return };
-                        match send_one(data_dir, repo, object) {
-                            Ok(result) => results.lock().unwrap().push((object, result)),
-                            Err(e) => {
-                                failure.lock().unwrap().get_or_insert(e);
-                                return;
-                            }
-                        }
-                        let d = done.fetch_add(object.size, Ordering::Relaxed) + object.size;
-                        progress(Progress {
-                            bytes_done: d,
-                            bytes_total: total,
-                        });
-                    }
+        let results = crate::workers::for_each(
+            batch,
+            options.threads,
+            |object| send_one(data_dir, repo, object),
+            |object| {
+                let d = done.fetch_add(object.size, Ordering::Relaxed) + object.size;
+                progress(Progress {
+                    bytes_done: d,
+                    bytes_total: total,
                 });
-            }
-        });
-        if let Some(e) = failure.into_inner().unwrap() {
-            return Err(e);
-        }
+            },
+        )?;
         repo.commit()?;
-        for (object, result) in results.into_inner().unwrap() {
+        for (object, result) in results {
             match result {
                 Sent1::Sent => outcome.sent.push(object.clone()),
                 Sent1::Damaged(why) => {
@@ -404,11 +384,11 @@ fn batches(objects: &[Entry]) -> Vec<&[Entry]> {
     out
 }
 
-fn put_file(
+fn put_small_file(
     repo: &Repository,
     path: &Path,
     name: &str,
-    kind: EntryKind,
+    known: &mut HashSet<String>,
     sent: &mut Sent,
 ) -> Result<Entry> {
     // Read whole first: a small file of the data directory (last-verify.txt)
@@ -416,7 +396,7 @@ fn put_file(
     let bytes = fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let size = bytes.len() as u64;
-    if !repo.has_blob(&sha256, size)? {
+    if known.insert(sha256.clone()) {
         repo.store()
             .put(&Repository::blob_name(&sha256), &mut &bytes[..], &sha256)
             .map_err(|e| Error::io(format!("sending {name} to {}", repo.describe()), e))?;
@@ -424,7 +404,7 @@ fn put_file(
     }
     Ok(Entry {
         path: name.to_string(),
-        kind,
+        kind: EntryKind::File,
         size,
         sha256,
         chunks: Vec::new(),

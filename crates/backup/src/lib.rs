@@ -51,6 +51,7 @@ pub mod restore;
 pub mod state;
 pub mod store;
 pub mod target;
+mod workers;
 
 pub use backup::{BackupOptions, BackupSummary, Progress, backup};
 pub use drill::{DrillReport, drill};

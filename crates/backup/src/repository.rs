@@ -115,16 +115,6 @@ impl Repository {
         format!("{BLOBS_DIR}/{}/{sha256}", &sha256[..2.min(sha256.len())])
     }
 
-    /// Whether a blob of this content and size is in the repository.
-    pub fn has_blob(&self, sha256: &str, size: u64) -> Result<bool> {
-        let name = Self::blob_name(sha256);
-        let found = self
-            .store
-            .size_of(&name)
-            .map_err(|e| Error::io(format!("backup target {}", self.describe()), e))?;
-        Ok(found == Some(size))
-    }
-
     /// Every blob in the repository, by name (its SHA-256): one listing per
     /// blob directory rather than a lookup per object.
     pub fn blob_names(&self) -> Result<std::collections::HashSet<String>> {

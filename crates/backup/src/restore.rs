@@ -6,8 +6,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -78,53 +77,31 @@ pub fn restore(
     fs::create_dir_all(to).map_err(|e| Error::io(to.display().to_string(), e))?;
     let total = snapshot.bytes();
     let done = AtomicU64::new(0);
-    let next = AtomicUsize::new(0);
-    let report = Mutex::new(RestoreReport {
+    let results = crate::workers::for_each(
+        &snapshot.entries,
+        threads,
+        |entry| restore_one(repo, entry, to),
+        |entry| {
+            let d = done.fetch_add(entry.size, Ordering::Relaxed) + entry.size;
+            progress(Progress {
+                bytes_done: d,
+                bytes_total: total,
+            });
+        },
+    )?;
+    let mut report = RestoreReport {
         snapshot: snapshot.id.clone(),
         ..RestoreReport::default()
-    });
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    if failure.lock().unwrap().is_some() {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(entry) = snapshot.entries.get(i) else {
-                        return;
-                    };
-                    match restore_one(repo, entry, to) {
-                        Ok(Restored::Whole) => {
-                            let mut r = report.lock().unwrap();
-                            r.restored += 1;
-                            r.bytes += entry.size;
-                        }
-                        Ok(Restored::Missing) => {
-                            report.lock().unwrap().missing.push(entry.path.clone())
-                        }
-                        Ok(Restored::Damaged(why)) => report
-                            .lock()
-                            .unwrap()
-                            .damaged
-                            .push(format!("{}: {why}", entry.path)),
-                        Err(e) => {
-                            failure.lock().unwrap().get_or_insert(e);
-                            return;
-                        }
-                    }
-                    let d = done.fetch_add(entry.size, Ordering::Relaxed) + entry.size;
-                    progress(Progress {
-                        bytes_done: d,
-                        bytes_total: total,
-                    });
-                }
-            });
+    };
+    for (entry, result) in results {
+        match result {
+            Restored::Whole => {
+                report.restored += 1;
+                report.bytes += entry.size;
+            }
+            Restored::Missing => report.missing.push(entry.path.clone()),
+            Restored::Damaged(why) => report.damaged.push(format!("{}: {why}", entry.path)),
         }
-    });
-    if let Some(e) = failure.into_inner().unwrap() {
-        return Err(e);
     }
     // One sync of the whole filesystem rather than one per file.
     let dir = File::open(to).map_err(|e| Error::io(to.display().to_string(), e))?;
@@ -134,7 +111,6 @@ pub fn restore(
             io::Error::last_os_error(),
         ));
     }
-    let mut report = report.into_inner().unwrap();
     report.missing.sort();
     report.damaged.sort();
     report.elapsed = start.elapsed();

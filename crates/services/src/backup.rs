@@ -154,3 +154,22 @@ mod tests {
         assert_eq!(until_next(2, 0, now), Duration::from_secs(24 * 3600));
     }
 }
+
+#[cfg(test)]
+mod names {
+    /// The backup crate names the data directory's files without depending
+    /// on the crates that own them: the names must stay the same.
+    #[test]
+    fn every_database_and_key_of_the_data_directory_is_backed_up() {
+        let dbs = sansfilm_backup::backup::DATABASES;
+        for owned in [
+            sansfilm_archive::layout::INDEX_FILE,
+            sansfilm_worklist::store::WORKLIST_FILE,
+            sansfilm_audit::log::AUDIT_FILE,
+            sansfilm_web::accounts::ACCOUNTS_FILE,
+        ] {
+            assert!(dbs.contains(&owned), "{owned} is not backed up");
+        }
+        assert!(sansfilm_backup::backup::SMALL_FILES.contains(&sansfilm_audit::log::KEY_FILE));
+    }
+}
