@@ -38,6 +38,9 @@ fi
 ./scripts/fetch-viewer.sh
 [ -d .node/node_modules/playwright-core ] || npm install --silent --no-audit --no-fund --prefix .node playwright-core@1.65.2
 export SANSFILM_PYTHON="$PWD/.venv/bin/python"
+# One whole run from a fresh clone gains nothing from incremental caches, which
+# would double the target directory; set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
