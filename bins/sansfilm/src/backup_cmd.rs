@@ -32,7 +32,7 @@ fn targets<'a>(config: &'a Config, name: Option<&str>) -> anyhow::Result<Vec<&'a
 
 /// The repository of a target that has had a backup (an error otherwise).
 fn open_repo(target: &TargetConfig) -> anyhow::Result<Repository> {
-    Ok(Repository::open(Box::new(target.open_store()?))?)
+    Ok(target.open_repository(false)?)
 }
 
 /// The snapshot named, or the latest.
@@ -112,6 +112,20 @@ pub fn backup(config: &Config, target: Option<&str>) -> anyhow::Result<ExitCode>
     })
 }
 
+/// `sansfilm backup new-key FILE`.
+pub fn new_key(file: &Path) -> anyhow::Result<ExitCode> {
+    let key = sansfilm_backup::Key::write_new(file)?;
+    println!("wrote a new backup key to {}", file.display());
+    println!("public key: {}", key.recipient());
+    println!(
+        "Use it on a target with encrypt = true and key_file = \"{}\".\n\
+         Keep a copy of this file apart from the server (printed, on a USB stick in the safe):\n\
+         without it nobody can read the backups made with it, the practice included.",
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sansfilm backup list --target NAME`.
 pub fn list(config: &Config, target: &str) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];
@@ -119,6 +133,9 @@ pub fn list(config: &Config, target: &str) -> anyhow::Result<ExitCode> {
     let ids = repo.snapshot_ids()?;
     if ids.is_empty() {
         println!("no snapshot in {}", repo.describe());
+    }
+    if repo.is_encrypted() {
+        println!("{} is encrypted (age)", repo.describe());
     }
     for id in ids {
         let s = repo.load(&id)?;

@@ -292,6 +292,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
+    /// Make a new key for an encrypted target (`encrypt = true`,
+    /// `key_file = "FILE"`): an age X25519 key, written to FILE readable by
+    /// its owner only (never over an existing file). Keep a copy apart from
+    /// the server (printed, in the safe): without it nobody can read the
+    /// backups made with it, the practice included.
+    NewKey {
+        /// Where to write the key.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// The snapshots of a target, oldest first.
     List {
         #[command(flatten)]

@@ -165,6 +165,10 @@ fn main() -> ExitCode {
             .map_err(Into::into)
             .and_then(|c| backup_cmd::backup(&c, target.as_deref())),
         Command::Backup {
+            command: Some(BackupCommand::NewKey { file }),
+            ..
+        } => backup_cmd::new_key(&file),
+        Command::Backup {
             command: Some(BackupCommand::List { common, target }),
             ..
         } => common

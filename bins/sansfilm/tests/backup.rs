@@ -439,3 +439,85 @@ fn a_disk_pulled_out_mid_run_fails_clearly_and_nothing_counts_as_backed_up() {
     assert!(!dir.path().join("data/last-backup.json").exists());
     assert_eq!(snapshots(&target), 0);
 }
+
+/// A configuration with one encrypted target (the off-site copy).
+fn encrypted_config(dir: &Path, target: &Path, key: Option<&Path>) -> PathBuf {
+    let path = dir.join("offsite.toml");
+    let key_line = key
+        .map(|k| format!("key_file = {:?}\n", k))
+        .unwrap_or_default();
+    fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[[backup.targets]]\nname = \"offsite\"\nurl = \"file://{}\"\n\
+             encrypt = true\n{key_line}",
+            dir.join("data"),
+            target.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn an_encrypted_target_is_backed_up_drilled_and_restored_with_its_key_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let key = dir.path().join("offsite.key");
+    fill(&dir.path().join("data"), 3);
+
+    let (code, out, err) = sansfilm(&["backup", "new-key", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("public key: age1"), "{out}");
+    assert!(out.contains("Keep a copy"), "{out}");
+    let written = fs::read_to_string(&key).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A key is never overwritten: every backup made with it would be lost.
+    let (code, _, err) = sansfilm(&["backup", "new-key", key.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("offsite.key"), "{err}");
+    assert_eq!(fs::read_to_string(&key).unwrap(), written);
+
+    let cfg = encrypted_config(dir.path(), &target, Some(&key));
+    let (code, out, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 objects"), "{out}");
+    let (code, out, _) = run(&cfg, &["backup", "list", "--target", "offsite"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("encrypted"), "{out}");
+    let (code, out, err) = run(&cfg, &["backup", "drill", "--target", "offsite"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let restored = dir.path().join("restored");
+    let (code, out, err) = run(
+        &cfg,
+        &[
+            "restore",
+            "--target",
+            "offsite",
+            "--to",
+            restored.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = sansfilm(&["verify", "--data-dir", restored.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // encrypt = true without a key file: a configuration error, exit 2.
+    let cfg = encrypted_config(dir.path(), &target, None);
+    let (code, _, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs key_file"), "{err}");
+
+    // Another key: refused by name, nothing written.
+    let other = dir.path().join("other.key");
+    sansfilm(&["backup", "new-key", other.to_str().unwrap()]);
+    let cfg = encrypted_config(dir.path(), &target, Some(&other));
+    let (code, _, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another key"), "{err}");
+    assert_eq!(snapshots(&target), 1);
+}

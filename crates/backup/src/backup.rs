@@ -138,7 +138,8 @@ pub fn backup(
         let objects = objects_in(&staging.path().join(sansfilm_archive::layout::INDEX_FILE))?;
         let mut to_send = Vec::new();
         for object in &objects {
-            if !known.contains(&object.sha256) && !damaged.contains_key(&object.path) {
+            if !known.contains(&repo.blob_id(&object.sha256)) && !damaged.contains_key(&object.path)
+            {
                 to_send.push(object.clone());
             }
         }
@@ -151,7 +152,7 @@ pub fn backup(
             }
         };
         for entry in &outcome.sent {
-            known.insert(entry.sha256.clone());
+            known.insert(repo.blob_id(&entry.sha256));
             sent.objects += 1;
             sent.bytes += entry.size;
         }
@@ -350,8 +351,7 @@ fn send_one(data_dir: &Path, repo: &Repository, object: &Entry) -> Result<Sent1>
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Sent1::Vanished),
         Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     };
-    let name = Repository::blob_name(&object.sha256);
-    match repo.store().put(&name, &mut file, &object.sha256) {
+    match repo.put_blob(&object.sha256, &mut file) {
         Ok(_) => Ok(Sent1::Sent),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
             tracing::error!(path = %object.path, "damaged in the archive, not backed up: {e}");
@@ -396,9 +396,8 @@ fn put_small_file(
     let bytes = fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let size = bytes.len() as u64;
-    if known.insert(sha256.clone()) {
-        repo.store()
-            .put(&Repository::blob_name(&sha256), &mut &bytes[..], &sha256)
+    if known.insert(repo.blob_id(&sha256)) {
+        repo.put_blob(&sha256, &mut &bytes[..])
             .map_err(|e| Error::io(format!("sending {name} to {}", repo.describe()), e))?;
         sent.bytes += size;
     }
@@ -445,9 +444,8 @@ fn put_chunked(
         let chunk = &buf[..filled];
         size += filled as u64;
         let sha = hex::encode(sha2::Sha256::digest(chunk));
-        if known.insert(sha.clone()) {
-            repo.store()
-                .put(&Repository::blob_name(&sha), &mut &chunk[..], &sha)
+        if known.insert(repo.blob_id(&sha)) {
+            repo.put_blob(&sha, &mut &chunk[..])
                 .map_err(|e| Error::io(format!("sending {name} to {}", repo.describe()), e))?;
             sent.bytes += filled as u64;
         }

@@ -10,6 +10,8 @@
 //!   [`DirStore`] keeps them in a directory (second disk, removable disk,
 //!   network mount). A store has no delete: the archive server never needs
 //!   the right to remove a backup.
+//! - [`crypt`]: an encrypted repository (age), for copies that leave the
+//!   practice.
 //! - [`restore()`] into a new data directory; [`drill()`] restores into a
 //!   scratch directory and proves the result identical to the live archive
 //!   as it was at the snapshot, decoding a sample of images.
@@ -42,6 +44,7 @@
 //! ```
 
 pub mod backup;
+pub mod crypt;
 pub mod drill;
 mod error;
 pub mod manifest;
@@ -54,6 +57,7 @@ pub mod target;
 mod workers;
 
 pub use backup::{BackupOptions, BackupSummary, Progress, backup};
+pub use crypt::Key;
 pub use drill::{DrillReport, drill};
 pub use error::{Error, Result};
 pub use manifest::{Entry, EntryKind, Problem, Snapshot};

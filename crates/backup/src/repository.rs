@@ -9,6 +9,9 @@
 //!   tmp/                       files being written (removed at next open)
 //! ```
 //!
+//! An encrypted repository ([`crate::crypt`]) has the same layout; its
+//! blobs and manifests are age files and its blob names are keyed hashes.
+//!
 //! Stored instances never change once written (a compressed replacement is a
 //! new object), so an incremental run sends only blobs that no earlier
 //! snapshot holds, and a snapshot's blobs are never rewritten.
@@ -18,8 +21,9 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{FORMAT, Snapshot};
-use crate::store::Store;
+use crate::crypt::{Key, SCHEME};
+use crate::manifest::Snapshot;
+use crate::store::{Store, copy_checked};
 use crate::{Error, Result};
 
 /// The file that marks a repository.
@@ -29,15 +33,31 @@ pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// Directory of the blobs.
 pub const BLOBS_DIR: &str = "blobs";
 
+/// Format of a repository in the clear; older versions read it.
+const PLAIN_FORMAT: u32 = 1;
+/// Format of an encrypted repository: older versions, which would take its
+/// age files for JSON, refuse it by its number.
+const ENCRYPTED_FORMAT: u32 = 2;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Marker {
     format: u32,
     created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encryption: Option<MarkerEncryption>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MarkerEncryption {
+    scheme: String,
+    /// The public key the repository is encrypted to.
+    recipient: String,
 }
 
 /// A backup repository.
 pub struct Repository {
     store: Box<dyn Store>,
+    key: Option<Key>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -52,13 +72,33 @@ impl Repository {
     /// Opens the repository in `store`, creating it when the store is empty
     /// of one (the first backup to a new target).
     pub fn open_or_create(store: Box<dyn Store>) -> Result<Repository> {
-        let repo = Repository { store };
+        Repository::open_or_create_with(store, None)
+    }
+
+    /// Opens an existing repository; an error when `store` holds none.
+    pub fn open(store: Box<dyn Store>) -> Result<Repository> {
+        Repository::open_with(store, None)
+    }
+
+    /// [`Repository::open_or_create`], encrypted with `key` when one is
+    /// given. A repository is encrypted or not from its creation: the key
+    /// must match how it was made.
+    pub fn open_or_create_with(store: Box<dyn Store>, key: Option<Key>) -> Result<Repository> {
+        let repo = Repository { store, key };
         if repo.exists()? {
             repo.check_marker()?;
         } else {
             let marker = Marker {
-                format: FORMAT,
+                format: if repo.key.is_some() {
+                    ENCRYPTED_FORMAT
+                } else {
+                    PLAIN_FORMAT
+                },
                 created: chrono::Utc::now().to_rfc3339(),
+                encryption: repo.key.as_ref().map(|k| MarkerEncryption {
+                    scheme: SCHEME.into(),
+                    recipient: k.recipient(),
+                }),
             };
             let bytes = serde_json::to_vec_pretty(&marker).expect("marker serialises");
             repo.put_bytes(MARKER, &bytes)?;
@@ -67,9 +107,9 @@ impl Repository {
         Ok(repo)
     }
 
-    /// Opens an existing repository; an error when `store` holds none.
-    pub fn open(store: Box<dyn Store>) -> Result<Repository> {
-        let repo = Repository { store };
+    /// [`Repository::open`] with the key of an encrypted repository.
+    pub fn open_with(store: Box<dyn Store>, key: Option<Key>) -> Result<Repository> {
+        let repo = Repository { store, key };
         if !repo.exists()? {
             return Err(Error::NotARepository(repo.store.describe()));
         }
@@ -86,18 +126,49 @@ impl Repository {
     }
 
     fn check_marker(&self) -> Result<()> {
-        let bytes = self.read_all(MARKER)?;
+        let bytes = self.read_all(MARKER, false)?;
         let marker: Marker = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Refused(format!("{}: unreadable {MARKER}: {e}", self.describe()))
         })?;
-        if marker.format > FORMAT {
+        if marker.format > ENCRYPTED_FORMAT {
             return Err(Error::Refused(format!(
-                "{} holds a repository of format {}; this sansfilm reads format {FORMAT} (upgrade it)",
+                "{} holds a repository of format {}; this sansfilm reads formats up to \
+                 {ENCRYPTED_FORMAT} (upgrade it)",
                 self.describe(),
                 marker.format
             )));
         }
-        Ok(())
+        match (&marker.encryption, &self.key) {
+            (None, None) => Ok(()),
+            (Some(e), Some(key)) if e.scheme == SCHEME && e.recipient == key.recipient() => Ok(()),
+            (Some(e), _) if e.scheme != SCHEME => Err(Error::Refused(format!(
+                "{} is encrypted with {:?}, which this sansfilm does not know",
+                self.describe(),
+                e.scheme
+            ))),
+            (Some(e), Some(key)) => Err(Error::Refused(format!(
+                "{} was encrypted for the key {}; the key file given is {}, another key",
+                self.describe(),
+                e.recipient,
+                key.recipient()
+            ))),
+            (Some(e), None) => Err(Error::Refused(format!(
+                "{} is encrypted (for the key {}): its target needs encrypt = true and \
+                 key_file",
+                self.describe(),
+                e.recipient
+            ))),
+            (None, Some(_)) => Err(Error::Refused(format!(
+                "{} holds an unencrypted repository; an encrypted target needs a directory \
+                 or disk of its own (a repository is never half encrypted)",
+                self.describe()
+            ))),
+        }
+    }
+
+    /// Whether the repository is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
     }
 
     /// The store underneath.
@@ -110,13 +181,23 @@ impl Repository {
         self.store.describe()
     }
 
-    /// Name of the blob holding content with this SHA-256.
-    pub fn blob_name(sha256: &str) -> String {
-        format!("{BLOBS_DIR}/{}/{sha256}", &sha256[..2.min(sha256.len())])
+    /// The identifier under which content with this SHA-256 is kept: the
+    /// hash itself, or a keyed hash of it in an encrypted repository.
+    pub fn blob_id(&self, sha256: &str) -> String {
+        match &self.key {
+            Some(key) => key.blob_id(sha256),
+            None => sha256.to_string(),
+        }
     }
 
-    /// Every blob in the repository, by name (its SHA-256): one listing per
-    /// blob directory rather than a lookup per object.
+    /// Name of the blob holding content with this SHA-256.
+    pub fn blob_name(&self, sha256: &str) -> String {
+        let id = self.blob_id(sha256);
+        format!("{BLOBS_DIR}/{}/{id}", &id[..2.min(id.len())])
+    }
+
+    /// Every blob in the repository, by identifier ([`Repository::blob_id`]):
+    /// one listing per blob directory rather than a lookup per object.
     pub fn blob_names(&self) -> Result<std::collections::HashSet<String>> {
         let mut names = std::collections::HashSet::new();
         for dir in self
@@ -133,9 +214,43 @@ impl Repository {
         Ok(names)
     }
 
-    /// Opens a blob for reading.
+    /// Opens the blob of content with this SHA-256, decrypted. What it
+    /// reads is not checked here: the caller hashes it.
     pub fn open_blob(&self, sha256: &str) -> std::io::Result<Box<dyn Read + Send>> {
-        self.store.open(&Self::blob_name(sha256))
+        let raw = self.store.open(&self.blob_name(sha256))?;
+        match &self.key {
+            Some(key) => key.decrypt(raw),
+            None => Ok(raw),
+        }
+    }
+
+    /// Whether the blob of content with this SHA-256 is there.
+    pub fn has_blob(&self, sha256: &str) -> std::io::Result<bool> {
+        Ok(self.store.size_of(&self.blob_name(sha256))?.is_some())
+    }
+
+    /// Sends content whose SHA-256 is `sha256` as a blob (encrypted when
+    /// the repository is), visible at the next commit. Content with another
+    /// hash fails with [`std::io::ErrorKind::InvalidData`] and is not kept.
+    /// Returns the number of bytes read.
+    pub fn put_blob(&self, sha256: &str, reader: &mut dyn Read) -> std::io::Result<u64> {
+        self.put_named(&self.blob_name(sha256), sha256, reader)
+    }
+
+    fn put_named(&self, name: &str, sha256: &str, reader: &mut dyn Read) -> std::io::Result<u64> {
+        match &self.key {
+            None => self.store.put(name, reader, sha256),
+            Some(key) => {
+                let mut size = 0;
+                self.store.put_from(name, &mut |out| {
+                    key.encrypt(out, &mut |w| {
+                        size = copy_checked(reader, w, sha256)?;
+                        Ok(())
+                    })
+                })?;
+                Ok(size)
+            }
+        }
     }
 
     /// Identifiers of every snapshot, oldest first.
@@ -155,7 +270,7 @@ impl Repository {
         if !self.snapshot_ids()?.iter().any(|s| s == id) {
             return Err(Error::NoSnapshot(format!("{id} in {}", self.describe())));
         }
-        let bytes = self.read_all(&format!("{SNAPSHOTS_DIR}/{id}.json"))?;
+        let bytes = self.read_all(&format!("{SNAPSHOTS_DIR}/{id}.json"), true)?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
             id: id.to_string(),
             message: e.to_string(),
@@ -174,7 +289,10 @@ impl Repository {
     /// committed before: the manifest is what makes the snapshot exist.
     pub fn save(&self, snapshot: &Snapshot) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(snapshot).expect("manifest serialises");
-        self.put_bytes(&format!("{SNAPSHOTS_DIR}/{}.json", snapshot.id), &bytes)?;
+        let name = format!("{SNAPSHOTS_DIR}/{}.json", snapshot.id);
+        let sha = hex::encode(Sha256::digest(&bytes));
+        self.put_named(&name, &sha, &mut &bytes[..])
+            .map_err(|e| Error::io(format!("writing {name} to {}", self.describe()), e))?;
         self.commit()
     }
 
@@ -193,10 +311,16 @@ impl Repository {
         Ok(())
     }
 
-    fn read_all(&self, name: &str) -> Result<Vec<u8>> {
+    /// Reads a whole file, decrypting it when `sealed` and the repository is
+    /// encrypted (the marker never is).
+    fn read_all(&self, name: &str, sealed: bool) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
         self.store
             .open(name)
+            .and_then(|r| match (&self.key, sealed) {
+                (Some(key), true) => key.decrypt(r),
+                _ => Ok(r),
+            })
             .and_then(|mut r| r.read_to_end(&mut bytes))
             .map_err(|e| Error::io(format!("reading {name} in {}", self.describe()), e))?;
         Ok(bytes)

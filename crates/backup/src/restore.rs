@@ -141,14 +141,13 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
         }
     } else {
         for chunk in &entry.chunks {
-            let name = Repository::blob_name(chunk);
-            let found = repo.store().size_of(&name).map_err(|e| {
+            let found = repo.has_blob(chunk).map_err(|e| {
                 Error::io(
                     format!("reading {} from {}", entry.path, repo.describe()),
                     e,
                 )
             })?;
-            if found.is_none() {
+            if !found {
                 return Ok(Restored::Missing);
             }
         }

@@ -29,7 +29,18 @@ pub trait Store: Send + Sync {
     /// Writes `name` from `reader`. Fails with [`io::ErrorKind::InvalidData`]
     /// when the content's SHA-256 is not `sha256` (lowercase hex); the file
     /// is then not kept. Returns the number of bytes read.
-    fn put(&self, name: &str, reader: &mut dyn Read, sha256: &str) -> io::Result<u64>;
+    fn put(&self, name: &str, reader: &mut dyn Read, sha256: &str) -> io::Result<u64> {
+        self.put_from(name, &mut |out| copy_checked(reader, out, sha256).map(drop))
+    }
+    /// Writes `name` with what `fill` writes (an encrypted blob, whose
+    /// bytes are only known as they are produced). When `fill` fails the
+    /// file is not kept and its error is returned. Returns the number of
+    /// bytes written; 0 when `name` is already on its way in this batch.
+    fn put_from(
+        &self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<u64>;
     /// Makes everything put since the last commit durable and visible.
     fn commit(&self) -> io::Result<()>;
     /// Drops everything put since the last commit.
@@ -140,7 +151,11 @@ impl Store for DirStore {
         }
     }
 
-    fn put(&self, name: &str, reader: &mut dyn Read, sha256: &str) -> io::Result<u64> {
+    fn put_from(
+        &self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<u64> {
         let dest = self.path(name)?;
         if !self.pending_names.lock().unwrap().insert(name.to_string()) {
             return Ok(0); // the same content is already on its way
@@ -151,33 +166,19 @@ impl Store for DirStore {
             .join(STAGING_DIR)
             .join(format!("{}-{n}.part", std::process::id()));
         let result = (|| {
-            let mut out = OpenOptions::new()
+            let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&tmp)
                 .map_err(|e| with_path(e, &tmp))?;
-            let mut hasher = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut size = 0u64;
-            loop {
-                let got = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(got) => got,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                hasher.update(&buf[..got]);
-                out.write_all(&buf[..got]).map_err(|e| with_path(e, &tmp))?;
-                size += got as u64;
-            }
-            let got = hex::encode(hasher.finalize());
-            if got != sha256 {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("content has SHA-256 {got}, expected {sha256}"),
-                ));
-            }
-            Ok(size)
+            let mut out = Counting {
+                inner: io::BufWriter::with_capacity(1 << 20, file),
+                written: 0,
+                path: &tmp,
+            };
+            fill(&mut out)?;
+            out.flush()?;
+            Ok(out.written)
         })();
         match result {
             Ok(size) => {
@@ -240,6 +241,54 @@ impl Store for DirStore {
 
     fn describe(&self) -> String {
         self.root.display().to_string()
+    }
+}
+
+/// Copies `reader` into `out`, hashing what passes; an
+/// [`io::ErrorKind::InvalidData`] error at the end when its SHA-256 is not
+/// `sha256`. Returns the number of bytes copied.
+pub fn copy_checked(reader: &mut dyn Read, out: &mut dyn Write, sha256: &str) -> io::Result<u64> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let got = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..got]);
+        out.write_all(&buf[..got])?;
+        size += got as u64;
+    }
+    let got = hex::encode(hasher.finalize());
+    if got != sha256 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("content has SHA-256 {got}, expected {sha256}"),
+        ));
+    }
+    Ok(size)
+}
+
+/// A writer that counts the bytes written through it and names its file in
+/// its errors (a full disk says which target).
+struct Counting<'a, W> {
+    inner: W,
+    written: u64,
+    path: &'a Path,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf).map_err(|e| with_path(e, self.path))?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().map_err(|e| with_path(e, self.path))
     }
 }
 

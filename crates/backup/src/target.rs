@@ -12,6 +12,8 @@
 //! name = "usb-lundi"                 # a removable disk, by filesystem label
 //! url = "label:SANSFILM-LUNDI"       # or uuid:1234-ABCD
 //! max_age_days = 8                   # warn when it has not had a backup since
+//! encrypt = true                     # the disk leaves the practice: age-encrypted
+//! key_file = "/etc/sansfilm/backup.key"  # from `sansfilm backup new-key`; keep a copy apart
 //! ```
 //!
 //! A removable disk is found through `/dev/disk/by-label` (or `by-uuid`) and
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypt::Key;
+use crate::repository::Repository;
 use crate::store::DirStore;
 use crate::{Error, Result};
 
@@ -103,6 +107,7 @@ impl BackupConfig {
                 )));
             }
             t.location()?;
+            t.key()?;
         }
         Ok(())
     }
@@ -132,12 +137,6 @@ impl TargetConfig {
                 self.name, self.url
             )))
         };
-        if self.encrypt {
-            return refuse(
-                "encrypt = true is not supported by this version yet; refusing rather than \
-                 sending unencrypted copies",
-            );
-        }
         if let Some(path) = self.url.strip_prefix("file://") {
             if !path.starts_with('/') {
                 return refuse("a file URL needs an absolute path: file:///mnt/backup");
@@ -159,6 +158,40 @@ impl TargetConfig {
             return refuse("S3 targets are not supported by this version yet");
         }
         refuse("expected file:///path, label:LABEL or uuid:UUID")
+    }
+
+    /// The key of an encrypted target, read from its key file; none for a
+    /// target in the clear. `encrypt` and `key_file` go together.
+    pub fn key(&self) -> Result<Option<Key>> {
+        match (self.encrypt, &self.key_file) {
+            (false, None) => Ok(None),
+            (true, Some(path)) => Key::load(path)
+                .map(Some)
+                .map_err(|e| Error::Refused(format!("backup target {:?}: {e}", self.name))),
+            (true, None) => Err(Error::Refused(format!(
+                "backup target {:?}: encrypt = true needs key_file (make one with \
+                 `sansfilm backup new-key FILE`)",
+                self.name
+            ))),
+            (false, Some(_)) => Err(Error::Refused(format!(
+                "backup target {:?}: key_file is set but encrypt is not; say encrypt = true \
+                 (or remove key_file) so that it is clear whether copies are encrypted",
+                self.name
+            ))),
+        }
+    }
+
+    /// Opens the target's repository, with its key when it is encrypted;
+    /// `create`: make the repository when the target holds none yet (a
+    /// backup), rather than failing (a restore, a drill).
+    pub fn open_repository(&self, create: bool) -> Result<Repository> {
+        let key = self.key()?;
+        let store = Box::new(self.open_store()?);
+        if create {
+            Repository::open_or_create_with(store, key)
+        } else {
+            Repository::open_with(store, key)
+        }
     }
 
     /// Whether this target is a removable disk.
@@ -253,14 +286,35 @@ mod tests {
         ] {
             assert!(target(bad).location().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn encrypt_and_key_file_go_together() {
         let mut enc = target("file:///mnt/b");
         enc.encrypt = true;
         assert!(
-            enc.location()
+            enc.key()
                 .unwrap_err()
                 .to_string()
-                .contains("unencrypted")
+                .contains("needs key_file")
         );
+        enc.key_file = Some("/nonexistent/backup.key".into());
+        assert!(
+            enc.key()
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent/backup.key")
+        );
+        let mut clear = target("file:///mnt/b");
+        clear.key_file = Some("/etc/k".into());
+        assert!(
+            clear
+                .key()
+                .unwrap_err()
+                .to_string()
+                .contains("encrypt is not")
+        );
+        assert!(target("file:///mnt/b").key().unwrap().is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sansfilm_archive::Archive;
-use sansfilm_backup::{BackupOptions, DirStore, Repository, backup, drill, restore};
+use sansfilm_backup::{BackupOptions, DirStore, Key, Repository, backup, drill, restore};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,16 +39,30 @@ fn repo(dir: &Path) -> Repository {
     Repository::open_or_create(Box::new(DirStore::open(dir).unwrap())).unwrap()
 }
 
+fn encrypted_repo(dir: &Path, key: &Key) -> Repository {
+    Repository::open_or_create_with(Box::new(DirStore::open(dir).unwrap()), Some(key.clone()))
+        .unwrap()
+}
+
 fn opts() -> BackupOptions {
     BackupOptions::default()
 }
 
 #[test]
 fn a_snapshot_restores_whole_and_the_drill_passes() {
-    let (data, archive) = archive();
     let target = tempfile::tempdir().unwrap();
-    let repo = repo(target.path());
-    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    restores_whole_and_drill_passes(&repo(target.path()));
+}
+
+#[test]
+fn an_encrypted_snapshot_restores_whole_and_the_drill_passes() {
+    let target = tempfile::tempdir().unwrap();
+    restores_whole_and_drill_passes(&encrypted_repo(target.path(), &Key::generate()));
+}
+
+fn restores_whole_and_drill_passes(repo: &Repository) {
+    let (data, archive) = archive();
+    let summary = backup(data.path(), repo, &opts(), &|_| {}).unwrap();
     assert_eq!(summary.objects, 17);
     assert_eq!(summary.objects_sent, 17);
     assert!(summary.snapshot.problems.is_empty());
@@ -60,7 +74,7 @@ fn a_snapshot_restores_whole_and_the_drill_passes() {
     let scratch = tempfile::tempdir().unwrap();
     let report = drill(
         data.path(),
-        &repo,
+        repo,
         &summary.snapshot,
         &scratch.path().join("drill"),
         50,
@@ -73,7 +87,7 @@ fn a_snapshot_restores_whole_and_the_drill_passes() {
 
     // A restored data directory is an archive: same content, verify clean.
     let to = scratch.path().join("restored");
-    let restored = restore(&repo, &summary.snapshot, &to, 2, &|_| {}).unwrap();
+    let restored = restore(repo, &summary.snapshot, &to, 2, &|_| {}).unwrap();
     assert!(restored.is_complete());
     let back = Archive::open(&to).unwrap();
     assert_eq!(
@@ -113,16 +127,28 @@ fn an_incremental_run_sends_only_what_is_new() {
 
 #[test]
 fn a_flipped_byte_and_a_missing_blob_are_found_by_the_drill_and_named() {
-    let (data, _archive) = archive();
     let target = tempfile::tempdir().unwrap();
-    let repo = repo(target.path());
-    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    damage_is_found_and_named(target.path(), &repo(target.path()));
+}
+
+#[test]
+fn a_flipped_byte_in_an_encrypted_backup_is_found_and_named() {
+    let target = tempfile::tempdir().unwrap();
+    damage_is_found_and_named(
+        target.path(),
+        &encrypted_repo(target.path(), &Key::generate()),
+    );
+}
+
+fn damage_is_found_and_named(target: &Path, repo: &Repository) {
+    let (data, _archive) = archive();
+    let summary = backup(data.path(), repo, &opts(), &|_| {}).unwrap();
     let objects: Vec<_> = summary
         .snapshot
         .of_kind(sansfilm_backup::EntryKind::Object)
         .cloned()
         .collect();
-    let blob = |sha: &str| target.path().join(Repository::blob_name(sha));
+    let blob = |sha: &str| target.join(repo.blob_name(sha));
 
     let flipped = &objects[3];
     let mut bytes = fs::read(blob(&flipped.sha256)).unwrap();
@@ -135,7 +161,7 @@ fn a_flipped_byte_and_a_missing_blob_are_found_by_the_drill_and_named() {
     let scratch = tempfile::tempdir().unwrap();
     let report = drill(
         data.path(),
-        &repo,
+        repo,
         &summary.snapshot,
         &scratch.path().join("d"),
         50,
@@ -160,7 +186,7 @@ fn a_flipped_byte_and_a_missing_blob_are_found_by_the_drill_and_named() {
     assert!(!scratch.path().join("d").join(&flipped.path).exists());
 
     // The next backup finds the missing blob gone and sends it again.
-    let next = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    let next = backup(data.path(), repo, &opts(), &|_| {}).unwrap();
     assert_eq!(next.objects_sent, 1);
 }
 
@@ -283,7 +309,7 @@ fn a_large_database_is_sent_in_chunks_and_only_its_changed_chunks_again() {
         .find(|e| e.path == "audit.sqlite")
         .unwrap()
         .chunks[2];
-    fs::remove_file(target.path().join(Repository::blob_name(chunk))).unwrap();
+    fs::remove_file(target.path().join(repo.blob_name(chunk))).unwrap();
     let report = drill(
         data.path(),
         &repo,
@@ -294,4 +320,80 @@ fn a_large_database_is_sent_in_chunks_and_only_its_changed_chunks_again() {
     )
     .unwrap();
     assert_eq!(report.restore.missing, vec!["audit.sqlite".to_string()]);
+}
+
+#[test]
+fn an_encrypted_target_holds_no_readable_content_and_opens_only_with_its_key() {
+    let (data, _archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let key = Key::generate();
+    let sealed = encrypted_repo(target.path(), &key);
+    let summary = backup(data.path(), &sealed, &opts(), &|_| {}).unwrap();
+
+    // No file on the target reads as DICOM or as the index, and no blob is
+    // named by its content's SHA-256 (which anyone with the file could
+    // compute and look for).
+    let names = sealed.blob_names().unwrap();
+    for entry in &summary.snapshot.entries {
+        assert!(!names.contains(&entry.sha256), "{}", entry.path);
+    }
+    let mut seen = 0;
+    for file in walk(target.path()) {
+        let bytes = fs::read(&file).unwrap();
+        let clear = bytes.windows(4).any(|w| w == b"DICM")
+            || bytes.windows(15).any(|w| w == b"SQLite format 3");
+        if file.ends_with("sansfilm-repository.json") {
+            assert!(String::from_utf8_lossy(&bytes).contains(&key.recipient()));
+        } else {
+            assert!(!clear, "{} is in the clear", file.display());
+            assert!(
+                bytes.starts_with(b"age-encryption.org/v1"),
+                "{}",
+                file.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 17, "{seen} files");
+
+    // Without the key, with another key, or a key on a clear repository:
+    // refused, by name.
+    let store = || Box::new(DirStore::open(target.path()).unwrap());
+    let err = Repository::open(store()).unwrap_err().to_string();
+    assert!(
+        err.contains("encrypted") && err.contains(&key.recipient()),
+        "{err}"
+    );
+    let err = Repository::open_with(store(), Some(Key::generate()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another key"), "{err}");
+    let clear = tempfile::tempdir().unwrap();
+    backup(data.path(), &repo(clear.path()), &opts(), &|_| {}).unwrap();
+    let err = Repository::open_with(
+        Box::new(DirStore::open(clear.path()).unwrap()),
+        Some(key.clone()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unencrypted"), "{err}");
+
+    // With the key: the manifests read, an incremental run sends nothing.
+    let again = Repository::open_with(store(), Some(key)).unwrap();
+    assert_eq!(again.latest().unwrap().unwrap(), summary.snapshot);
+    let next = backup(data.path(), &again, &opts(), &|_| {}).unwrap();
+    assert_eq!(next.objects_sent, 0);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

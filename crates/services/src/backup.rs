@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sansfilm_audit::AuditLog;
-use sansfilm_backup::{BackupOptions, BackupSummary, Progress, Repository, TargetConfig, state};
+use sansfilm_backup::{BackupOptions, BackupSummary, Progress, TargetConfig, state};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -21,7 +21,7 @@ pub fn run_target(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> sansfilm_backup::Result<BackupSummary> {
     let result = (|| {
-        let repo = Repository::open_or_create(Box::new(target.open_store()?))?;
+        let repo = target.open_repository(true)?;
         let summary =
             sansfilm_backup::backup(&config.data_dir, &repo, &BackupOptions::default(), progress)?;
         state::record(

@@ -181,7 +181,7 @@ pub fn run_pass(
     let broken: Vec<&PathBuf> = report.damaged.iter().chain(&report.missing).collect();
     if let (Some(name), false) = (repair_from, broken.is_empty()) {
         let target = config.backup.target(name)?;
-        let repo = sansfilm_backup::Repository::open(Box::new(target.open_store()?))?;
+        let repo = target.open_repository(false)?;
         for path in broken {
             let expected = archive.index().instances_by_path(path)?.map(|i| i.sha256);
             let failed = match expected {
