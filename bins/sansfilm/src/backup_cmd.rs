@@ -126,6 +126,45 @@ pub fn new_key(file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `sansfilm backup prune --target NAME --keep-…`.
+pub fn prune(
+    config: &Config,
+    target: &str,
+    options: &sansfilm_backup::PruneOptions,
+) -> anyhow::Result<ExitCode> {
+    let t = targets(config, Some(target))?[0];
+    if options.keep.is_empty() {
+        return Err(ConfigError::Invalid(
+            "backup prune needs at least one rule: --keep-last, --keep-daily, --keep-weekly, \
+             --keep-monthly or --keep-yearly"
+                .into(),
+        )
+        .into());
+    }
+    let store = t.open_store()?;
+    let repo = open_repo(t)?;
+    let report = sansfilm_backup::prune(&repo, &store, options)?;
+    let (would, verb) = if report.dry_run {
+        ("would be ", "would forget")
+    } else {
+        ("", "forgot")
+    };
+    for id in &report.forgotten {
+        println!("{verb} {id}");
+    }
+    println!(
+        "{}: {} snapshots kept, {} {would}forgotten; {} blobs {would}removed ({:.1} MB); \
+         {} recent blobs kept",
+        t.name,
+        report.kept.len(),
+        report.forgotten.len(),
+        report.blobs_removed,
+        report.bytes_freed as f64 / 1e6,
+        report.recent_kept
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sansfilm backup list --target NAME`.
 pub fn list(config: &Config, target: &str) -> anyhow::Result<ExitCode> {
     let t = targets(config, Some(target))?[0];

@@ -310,6 +310,41 @@ pub enum BackupCommand {
         #[arg(long, value_name = "NAME")]
         target: String,
     },
+    /// Forget the snapshots no --keep-* rule keeps and remove the blobs
+    /// only they named. The one command that deletes from a target: run it
+    /// where the target is (the backup host, the disk plugged into another
+    /// machine), with rights the archive server does not have. The newest
+    /// snapshot is always kept, and so are blobs written in the last
+    /// --grace-hours (a backup running meanwhile may be about to name them).
+    Prune {
+        #[command(flatten)]
+        common: Common,
+        /// The backup target.
+        #[arg(long, value_name = "NAME")]
+        target: String,
+        /// Keep the N newest snapshots.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_last: usize,
+        /// Keep the newest snapshot of each of the last N days that have one.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_daily: usize,
+        /// Keep the newest of each of the last N weeks.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_weekly: usize,
+        /// Keep the newest of each of the last N months.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_monthly: usize,
+        /// Keep the newest of each of the last N years.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_yearly: usize,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Blobs that no snapshot names but written less than this long ago
+        /// are kept.
+        #[arg(long, value_name = "HOURS", default_value_t = 24)]
+        grace_hours: u64,
+    },
     /// Restore a snapshot (the latest by default) into a scratch directory,
     /// check every file's SHA-256, decode a sample of images, and prove the
     /// result identical to the live archive as it was at the snapshot.

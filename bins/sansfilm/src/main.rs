@@ -165,6 +165,34 @@ fn main() -> ExitCode {
             .map_err(Into::into)
             .and_then(|c| backup_cmd::backup(&c, target.as_deref())),
         Command::Backup {
+            command:
+                Some(BackupCommand::Prune {
+                    common,
+                    target,
+                    keep_last,
+                    keep_daily,
+                    keep_weekly,
+                    keep_monthly,
+                    keep_yearly,
+                    dry_run,
+                    grace_hours,
+                }),
+            ..
+        } => common.load().map_err(Into::into).and_then(|c| {
+            let options = sansfilm_backup::PruneOptions {
+                keep: sansfilm_backup::KeepPolicy {
+                    last: keep_last,
+                    daily: keep_daily,
+                    weekly: keep_weekly,
+                    monthly: keep_monthly,
+                    yearly: keep_yearly,
+                },
+                dry_run,
+                grace: std::time::Duration::from_secs(grace_hours * 3600),
+            };
+            backup_cmd::prune(&c, &target, &options)
+        }),
+        Command::Backup {
             command: Some(BackupCommand::NewKey { file }),
             ..
         } => backup_cmd::new_key(&file),

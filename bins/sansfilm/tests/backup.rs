@@ -521,3 +521,55 @@ fn an_encrypted_target_is_backed_up_drilled_and_restored_with_its_key_only() {
     assert!(err.contains("another key"), "{err}");
     assert_eq!(snapshots(&target), 1);
 }
+
+#[test]
+fn prune_keeps_what_its_rules_say_and_the_rest_still_drills() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("disque2");
+    let cfg = config(dir.path(), &target);
+    fill(&dir.path().join("data"), 2);
+    for _ in 0..3 {
+        let (code, out, err) = run(&cfg, &["backup"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert_eq!(snapshots(&target), 3);
+
+    let (code, _, err) = run(&cfg, &["backup", "prune", "--target", "disque2"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--keep-last"), "{err}");
+
+    let (code, out, err) = run(
+        &cfg,
+        &[
+            "backup",
+            "prune",
+            "--target",
+            "disque2",
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("would forget ").count(), 2, "{out}");
+    assert_eq!(snapshots(&target), 3);
+
+    let (code, out, err) = run(
+        &cfg,
+        &[
+            "backup",
+            "prune",
+            "--target",
+            "disque2",
+            "--keep-last",
+            "1",
+            "--grace-hours",
+            "0",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 snapshots kept, 2 forgotten"), "{out}");
+    assert_eq!(snapshots(&target), 1);
+    let (code, out, err) = run(&cfg, &["backup", "drill", "--target", "disque2"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -15,6 +15,8 @@
 //! - [`restore()`] into a new data directory; [`drill()`] restores into a
 //!   scratch directory and proves the result identical to the live archive
 //!   as it was at the snapshot, decoding a sample of images.
+//! - [`prune`]: old snapshots forgotten by retention rules and the blobs
+//!   they alone named removed; the one deletion, meant to run elsewhere.
 //! - [`repair`]: a damaged object of the archive put back from a backup.
 //! - [`target`]: `[[backup.targets]]` of the configuration, and how a
 //!   removable disk is found by its label; [`state`]: when each target last
@@ -48,6 +50,7 @@ pub mod crypt;
 pub mod drill;
 mod error;
 pub mod manifest;
+pub mod prune;
 pub mod repair;
 pub mod repository;
 pub mod restore;
@@ -61,6 +64,7 @@ pub use crypt::Key;
 pub use drill::{DrillReport, drill};
 pub use error::{Error, Result};
 pub use manifest::{Entry, EntryKind, Problem, Snapshot};
+pub use prune::{KeepPolicy, PruneOptions, PruneReport, prune};
 pub use repository::Repository;
 pub use restore::{RestoreReport, restore};
 pub use store::{DirStore, Store};

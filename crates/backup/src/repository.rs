@@ -192,7 +192,11 @@ impl Repository {
 
     /// Name of the blob holding content with this SHA-256.
     pub fn blob_name(&self, sha256: &str) -> String {
-        let id = self.blob_id(sha256);
+        Repository::name_of_blob_id(&self.blob_id(sha256))
+    }
+
+    /// Name of the blob with this identifier ([`Repository::blob_id`]).
+    pub fn name_of_blob_id(id: &str) -> String {
         format!("{BLOBS_DIR}/{}/{id}", &id[..2.min(id.len())])
     }
 

@@ -130,6 +130,28 @@ impl DirStore {
         Ok(names)
     }
 
+    /// Removes `name` (gone already is fine). Not part of [`Store`]: only
+    /// pruning deletes, and it runs elsewhere than the archive server.
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        let path = self.path(name)?;
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(with_path(e, &path)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Size and modification time of `name`.
+    pub fn size_and_mtime(&self, name: &str) -> io::Result<(u64, std::time::SystemTime)> {
+        let path = self.path(name)?;
+        let meta = fs::metadata(&path).map_err(|e| with_path(e, &path))?;
+        Ok((meta.len(), meta.modified()?))
+    }
+
+    /// Makes every change to the directory durable (after removals).
+    pub fn sync(&self) -> io::Result<()> {
+        self.sync_filesystem()
+    }
+
     fn sync_filesystem(&self) -> io::Result<()> {
         let dir = File::open(&self.root).map_err(|e| with_path(e, &self.root))?;
         // One syncfs for a whole batch instead of an fsync per file: the

@@ -6,7 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sansfilm_archive::Archive;
-use sansfilm_backup::{BackupOptions, DirStore, Key, Repository, backup, drill, restore};
+use sansfilm_backup::{
+    BackupOptions, DirStore, KeepPolicy, Key, PruneOptions, Repository, backup, drill, prune,
+    restore,
+};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -396,4 +399,104 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn prune_forgets_old_snapshots_and_removes_only_the_blobs_they_alone_named() {
+    let data = tempfile::tempdir().unwrap();
+    let archive = Archive::open(data.path()).unwrap();
+    store(&archive, &fixture("nema-wg04/CT1_UNC.dcm"));
+    store(&archive, &fixture("nema-wg04/MR1_JLSL.dcm"));
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let first = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    // CT1_UNC is stored uncompressed (Explicit VR Little Endian).
+    let native = archive
+        .index()
+        .all_instances()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.transfer_syntax == "1.2.840.10008.1.2.1")
+        .unwrap();
+    assert!(
+        first
+            .snapshot
+            .entries
+            .iter()
+            .any(|e| e.sha256 == native.sha256)
+    );
+
+    // The native CT is replaced by its compressed version: the first
+    // snapshot alone names the original.
+    let policy = sansfilm_archive::CompressionPolicy {
+        min_age_minutes: 0,
+        ..Default::default()
+    };
+    let report = archive
+        .compress(
+            &policy,
+            &std::sync::atomic::AtomicBool::new(false),
+            |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(report.compressed, 1, "{report:?}");
+    let second = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert!(
+        second
+            .snapshot
+            .entries
+            .iter()
+            .all(|e| e.sha256 != native.sha256)
+    );
+
+    let deleter = DirStore::open(target.path()).unwrap();
+    let keep_last = |grace_s: u64, dry_run: bool| PruneOptions {
+        keep: KeepPolicy {
+            last: 1,
+            ..Default::default()
+        },
+        dry_run,
+        grace: std::time::Duration::from_secs(grace_s),
+    };
+    // No rule: refused.
+    let empty = PruneOptions {
+        keep: KeepPolicy::default(),
+        ..keep_last(0, false)
+    };
+    assert!(prune(&repo, &deleter, &empty).is_err());
+
+    // A dry run removes nothing.
+    let dry = prune(&repo, &deleter, &keep_last(0, true)).unwrap();
+    assert_eq!(dry.forgotten, vec![first.snapshot.id.clone()]);
+    assert!(dry.blobs_removed >= 1);
+    assert_eq!(repo.snapshot_ids().unwrap().len(), 2);
+    assert!(repo.has_blob(&native.sha256).unwrap());
+
+    // Blobs written within the grace period stay, even unnamed.
+    let graced = prune(&repo, &deleter, &keep_last(3600, false)).unwrap();
+    assert_eq!(graced.forgotten, vec![first.snapshot.id.clone()]);
+    assert_eq!(graced.blobs_removed, 0);
+    assert!(graced.recent_kept >= 1);
+    assert_eq!(
+        repo.snapshot_ids().unwrap(),
+        vec![second.snapshot.id.clone()]
+    );
+    assert!(repo.has_blob(&native.sha256).unwrap());
+
+    // Past it, the original goes; everything the kept snapshot names stays.
+    let pruned = prune(&repo, &deleter, &keep_last(0, false)).unwrap();
+    assert!(pruned.forgotten.is_empty());
+    assert_eq!(pruned.blobs_removed, dry.blobs_removed);
+    assert!(!repo.has_blob(&native.sha256).unwrap());
+    let scratch = tempfile::tempdir().unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &second.snapshot,
+        &scratch.path().join("d"),
+        5,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.passed(), "{}", report.to_text());
 }
