@@ -141,7 +141,7 @@ pub fn prune(
         )
         .into());
     }
-    let store = t.open_store()?;
+    let store = t.open_dir_store()?;
     let repo = open_repo(t)?;
     let report = sansfilm_backup::prune(&repo, &store, options)?;
     let (would, verb) = if report.dry_run {

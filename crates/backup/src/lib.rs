@@ -10,6 +10,8 @@
 //!   [`DirStore`] keeps them in a directory (second disk, removable disk,
 //!   network mount). A store has no delete: the archive server never needs
 //!   the right to remove a backup.
+//! - [`s3`]: an S3-compatible bucket as a store, for the off-site copy
+//!   (checksummed uploads, no deletes).
 //! - [`crypt`]: an encrypted repository (age), for copies that leave the
 //!   practice.
 //! - [`restore()`] into a new data directory; [`drill()`] restores into a
@@ -54,6 +56,7 @@ pub mod prune;
 pub mod repair;
 pub mod repository;
 pub mod restore;
+pub mod s3;
 pub mod state;
 pub mod store;
 pub mod target;
@@ -67,5 +70,6 @@ pub use manifest::{Entry, EntryKind, Problem, Snapshot};
 pub use prune::{KeepPolicy, PruneOptions, PruneReport, prune};
 pub use repository::Repository;
 pub use restore::{RestoreReport, restore};
+pub use s3::S3Store;
 pub use store::{DirStore, Store};
 pub use target::{BackupConfig, TargetConfig};

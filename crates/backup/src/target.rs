@@ -14,6 +14,15 @@
 //! max_age_days = 8                   # warn when it has not had a backup since
 //! encrypt = true                     # the disk leaves the practice: age-encrypted
 //! key_file = "/etc/sansfilm/backup.key"  # from `sansfilm backup new-key`; keep a copy apart
+//!
+//! [[backup.targets]]
+//! name = "hors-site"                 # an S3-compatible bucket, always encrypted
+//! url = "s3://bucket/cabinet"
+//! endpoint = "https://s3.fr-par.scw.cloud"
+//! region = "fr-par"
+//! credentials_file = "/etc/sansfilm/s3.toml"   # access_key_id, secret_access_key
+//! encrypt = true
+//! key_file = "/etc/sansfilm/hors-site.key"
 //! ```
 //!
 //! A removable disk is found through `/dev/disk/by-label` (or `by-uuid`) and
@@ -25,7 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypt::Key;
 use crate::repository::Repository;
-use crate::store::DirStore;
+use crate::s3::{S3Location, S3Store};
+use crate::store::{DirStore, Store};
 use crate::{Error, Result};
 
 /// Folder that holds the repository on a removable disk.
@@ -60,6 +70,24 @@ pub struct TargetConfig {
     /// (default: 2 for a disk always there, 8 for a removable one).
     #[serde(default)]
     pub max_age_days: Option<u32>,
+    /// S3: the server (`https://…`); Amazon's when none is given.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// S3: the region (`us-east-1` when none is given).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// S3: a TOML file with `access_key_id` and `secret_access_key`
+    /// (readable by the service only); without it, the environment's
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
 }
 
 /// How a target is reached.
@@ -73,6 +101,13 @@ pub enum Location {
         by: &'static str,
         /// The label or UUID.
         id: String,
+    },
+    /// An S3-compatible bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Key prefix in it (may be empty).
+        prefix: String,
     },
 }
 
@@ -107,7 +142,7 @@ impl BackupConfig {
                 )));
             }
             t.location()?;
-            t.key()?;
+            t.key_settings()?;
         }
         Ok(())
     }
@@ -137,6 +172,10 @@ impl TargetConfig {
                 self.name, self.url
             )))
         };
+        let s3_only = self.endpoint.is_some() || self.region.is_some();
+        if !self.url.starts_with("s3://") && (s3_only || self.credentials_file.is_some()) {
+            return refuse("endpoint, region and credentials_file are for s3:// targets");
+        }
         if let Some(path) = self.url.strip_prefix("file://") {
             if !path.starts_with('/') {
                 return refuse("a file URL needs an absolute path: file:///mnt/backup");
@@ -154,20 +193,48 @@ impl TargetConfig {
                 });
             }
         }
-        if self.url.starts_with("s3://") {
-            return refuse("S3 targets are not supported by this version yet");
+        if let Some(rest) = self.url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return refuse("expected s3://bucket or s3://bucket/prefix");
+            }
+            if !self.encrypt {
+                return refuse(
+                    "an S3 target leaves the practice: it must be encrypted (encrypt = true and \
+                     key_file, made by `sansfilm backup new-key FILE`)",
+                );
+            }
+            if let Some(e) = &self.endpoint
+                && !e.starts_with("https://")
+                && !e.starts_with("http://")
+            {
+                return refuse("endpoint must be an https:// (or http://) URL");
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
-        refuse("expected file:///path, label:LABEL or uuid:UUID")
+        refuse("expected file:///path, label:LABEL, uuid:UUID or s3://bucket/prefix")
     }
 
     /// The key of an encrypted target, read from its key file; none for a
     /// target in the clear. `encrypt` and `key_file` go together.
     pub fn key(&self) -> Result<Option<Key>> {
-        match (self.encrypt, &self.key_file) {
-            (false, None) => Ok(None),
-            (true, Some(path)) => Key::load(path)
+        match self.key_settings()? {
+            None => Ok(None),
+            Some(path) => Key::load(path)
                 .map(Some)
                 .map_err(|e| Error::Refused(format!("backup target {:?}: {e}", self.name))),
+        }
+    }
+
+    /// The key file of an encrypted target, checked to go with `encrypt`
+    /// (the file itself is read when the target is opened).
+    fn key_settings(&self) -> Result<Option<&Path>> {
+        match (self.encrypt, &self.key_file) {
+            (false, None) => Ok(None),
+            (true, Some(path)) => Ok(Some(path)),
             (true, None) => Err(Error::Refused(format!(
                 "backup target {:?}: encrypt = true needs key_file (make one with \
                  `sansfilm backup new-key FILE`)",
@@ -186,7 +253,7 @@ impl TargetConfig {
     /// backup), rather than failing (a restore, a drill).
     pub fn open_repository(&self, create: bool) -> Result<Repository> {
         let key = self.key()?;
-        let store = Box::new(self.open_store()?);
+        let store = self.open_store()?;
         if create {
             Repository::open_or_create_with(store, key)
         } else {
@@ -207,7 +274,29 @@ impl TargetConfig {
 
     /// Opens the target's store. A removable disk that is not plugged in
     /// and mounted is [`Error::NotConnected`].
-    pub fn open_store(&self) -> Result<DirStore> {
+    pub fn open_store(&self) -> Result<Box<dyn Store>> {
+        match self.location()? {
+            Location::S3 { bucket, prefix } => {
+                let (access_key_id, secret_access_key) = self.credentials()?;
+                let location = S3Location {
+                    bucket,
+                    prefix,
+                    endpoint: self.endpoint.clone(),
+                    region: self.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    access_key_id,
+                    secret_access_key,
+                };
+                let store = S3Store::open(&location)
+                    .map_err(|e| Error::io(format!("backup target {}", self.name), e))?;
+                Ok(Box::new(store))
+            }
+            _ => Ok(Box::new(self.open_dir_store()?)),
+        }
+    }
+
+    /// The store of a directory or removable-disk target, with the right to
+    /// delete that pruning needs; an S3 target is refused.
+    pub fn open_dir_store(&self) -> Result<DirStore> {
         let dir = match self.location()? {
             Location::Directory(dir) => dir,
             Location::Removable { by, id } => {
@@ -220,8 +309,51 @@ impl TargetConfig {
                     }
                 }
             }
+            Location::S3 { .. } => {
+                return Err(Error::Refused(format!(
+                    "backup target {:?} is an S3 bucket: sansfilm does not delete there; \
+                     expire old objects with the bucket's own lifecycle rules",
+                    self.name
+                )));
+            }
         };
         DirStore::open(&dir).map_err(|e| Error::io(format!("backup target {}", self.name), e))
+    }
+
+    /// S3 access keys: from `credentials_file`, else the environment.
+    fn credentials(&self) -> Result<(String, String)> {
+        if let Some(path) = &self.credentials_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::io(
+                    format!(
+                        "backup target {}: credentials {}",
+                        self.name,
+                        path.display()
+                    ),
+                    e,
+                )
+            })?;
+            let c: Credentials = toml::from_str(&text).map_err(|e| {
+                Error::Refused(format!(
+                    "backup target {:?}: credentials {}: {e} (expected access_key_id and \
+                     secret_access_key)",
+                    self.name,
+                    path.display()
+                ))
+            })?;
+            return Ok((c.access_key_id, c.secret_access_key));
+        }
+        match (
+            std::env::var("AWS_ACCESS_KEY_ID"),
+            std::env::var("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Ok(id), Ok(secret)) if !id.is_empty() => Ok((id, secret)),
+            _ => Err(Error::Refused(format!(
+                "backup target {:?}: no S3 credentials: set credentials_file (access_key_id, \
+                 secret_access_key) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                self.name
+            ))),
+        }
     }
 }
 
@@ -261,6 +393,9 @@ mod tests {
             encrypt: false,
             key_file: None,
             max_age_days: None,
+            endpoint: None,
+            region: None,
+            credentials_file: None,
         }
     }
 
@@ -286,6 +421,30 @@ mod tests {
         ] {
             assert!(target(bad).location().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn s3_targets_are_encrypted_and_name_their_bucket() {
+        let mut s3 = target("s3://bucket/cabinet/");
+        assert!(
+            s3.location()
+                .unwrap_err()
+                .to_string()
+                .contains("must be encrypted")
+        );
+        s3.encrypt = true;
+        assert_eq!(
+            s3.location().unwrap(),
+            Location::S3 {
+                bucket: "bucket".into(),
+                prefix: "cabinet".into()
+            }
+        );
+        s3.endpoint = Some("ftp://x".into());
+        assert!(s3.location().is_err());
+        let mut dir = target("file:///b");
+        dir.region = Some("fr-par".into());
+        assert!(dir.location().unwrap_err().to_string().contains("s3://"));
     }
 
     #[test]

@@ -342,8 +342,12 @@ mod readme {
             .expect("a backup example");
         let config = super::Config::from_toml(block).unwrap();
         config.validate().unwrap();
-        assert_eq!(config.backup.targets.len(), 2);
+        assert_eq!(config.backup.targets.len(), 3);
         assert!(config.backup.targets[1].is_removable());
+        assert!(matches!(
+            config.backup.targets[2].location().unwrap(),
+            sansfilm_backup::target::Location::S3 { .. }
+        ));
         assert_eq!(config.scrub.period_days, 30);
     }
 }
