@@ -5,9 +5,10 @@
 # repository), Chromium (the viewer in a real browser), Node.js and npm, and
 # cmake with apt-get;
 # pynetdicom, dicomweb-client, the hl7 package (mllp_send), lxml and rnc2rng
-# (audit schema), pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls)
-# in a virtual environment (.venv); the OHIF viewer (scripts/fetch-viewer.sh)
-# and playwright-core (.node) with npm. Needs root or sudo for apt-get and for the
+# (audit schema), pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls),
+# moto's S3 server (the off-site backup target) in a virtual environment
+# (.venv); the OHIF viewer (scripts/fetch-viewer.sh) and playwright-core
+# (.node) with npm. Needs root or sudo for apt-get and for the
 # full-disk test, which mounts a small tmpfs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -c 'import pynetdicom, hl7, lxml, rnc2rng, numpy, pylibjpeg, openjpeg, libjpeg, jpeg_ls, dicomweb_client' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7 lxml rnc2rng numpy pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg pyjpegls dicomweb-client
+.venv/bin/python -c 'import pynetdicom, hl7, lxml, rnc2rng, numpy, pylibjpeg, openjpeg, libjpeg, jpeg_ls, dicomweb_client, moto, boto3' >/dev/null 2>&1 || .venv/bin/pip install -q pynetdicom hl7 lxml rnc2rng numpy pylibjpeg pylibjpeg-openjpeg pylibjpeg-libjpeg pyjpegls dicomweb-client 'moto[server]'
 ./scripts/fetch-viewer.sh
 [ -d .node/node_modules/playwright-core ] || npm install --silent --no-audit --no-fund --prefix .node playwright-core@1.65.2
 export SANSFILM_PYTHON="$PWD/.venv/bin/python"

@@ -132,6 +132,10 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
         match repo.open_blob(&entry.sha256) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Restored::Missing),
+            // Not an age file of this key any more (an encrypted blob altered).
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return Ok(Restored::Damaged(format!("unreadable in the backup: {e}")));
+            }
             Err(e) => {
                 return Err(Error::io(
                     format!("reading {} from {}", entry.path, repo.describe()),

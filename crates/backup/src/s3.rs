@@ -28,6 +28,18 @@ use crate::store::Store;
 /// Size of an upload part; a blob up to this size goes in one PUT.
 pub const PART_BYTES: usize = 16 << 20;
 
+/// Names the checksum algorithm on every request, as the AWS SDKs do: a
+/// bucket with object lock refuses an upload whose integrity header is not
+/// announced so, and some servers keep the checksum only then.
+fn checksum_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-amz-sdk-checksum-algorithm",
+        reqwest::header::HeaderValue::from_static("SHA256"),
+    );
+    headers
+}
+
 /// Where and how to reach a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Location {
@@ -50,6 +62,7 @@ pub struct S3Location {
 pub struct S3Store {
     s3: Arc<AmazonS3>,
     prefix: String,
+    part_bytes: usize,
     runtime: tokio::runtime::Runtime,
     describe: String,
 }
@@ -76,7 +89,8 @@ impl S3Store {
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(300)),
+                    .with_timeout(Duration::from_secs(300))
+                    .with_default_headers(checksum_headers()),
             );
         if let Some(endpoint) = &location.endpoint {
             builder = builder
@@ -102,9 +116,17 @@ impl S3Store {
         Ok(S3Store {
             s3: Arc::new(s3),
             prefix: location.prefix.trim_matches('/').to_string(),
+            part_bytes: PART_BYTES,
             runtime,
             describe,
         })
+    }
+
+    /// Uploads larger than `bytes` go in parts of that size (at least
+    /// 5 MiB, S3's smallest part).
+    pub fn with_part_bytes(mut self, bytes: usize) -> S3Store {
+        self.part_bytes = bytes.max(5 << 20);
+        self
     }
 
     fn key(&self, name: &str) -> io::Result<ObjectPath> {
@@ -235,7 +257,7 @@ impl Store for S3Store {
     }
 }
 
-/// One object being uploaded: buffered up to [`PART_BYTES`], then in parts.
+/// One object being uploaded: buffered up to the part size, then in parts.
 struct Upload<'a> {
     store: &'a S3Store,
     key: ObjectPath,
@@ -299,7 +321,7 @@ impl Write for Upload<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.buffer.extend_from_slice(buf);
         self.written += buf.len() as u64;
-        if self.buffer.len() >= PART_BYTES {
+        if self.buffer.len() >= self.store.part_bytes {
             self.send_part()?;
         }
         Ok(buf.len())
