@@ -86,6 +86,13 @@ pub fn backup(config: &Config, target: Option<&str>) -> anyhow::Result<ExitCode>
                     summary.elapsed.as_secs_f64(),
                     summary.mb_per_s()
                 );
+                if !summary.snapshot.deferred.is_empty() {
+                    println!(
+                        "{}: {} instances waiting for compression, sent once compressed",
+                        t.name,
+                        summary.snapshot.deferred.len()
+                    );
+                }
                 for p in &summary.snapshot.problems {
                     println!("LEFT OUT  {}: {}", p.path, p.reason);
                 }

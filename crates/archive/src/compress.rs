@@ -92,6 +92,77 @@ struct Candidate {
     patient_id: String,
 }
 
+/// Instances of the index `conn` that a compression pass under `policy`
+/// takes (or will take once `min_age_minutes` old, when given).
+fn candidates_in(
+    conn: &Connection,
+    policy: &CompressionPolicy,
+    min_age_minutes: Option<u64>,
+) -> rusqlite::Result<Vec<Candidate>> {
+    let age = format!("-{} seconds", min_age_minutes.unwrap_or(0) * 60);
+    let native = NATIVE_SYNTAXES
+        .iter()
+        .map(|uid| format!("'{uid}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let age_clause = if min_age_minutes.is_some() {
+        "AND i.received_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)"
+    } else {
+        "AND ?1 IS NOT NULL"
+    };
+    let sql = format!(
+        "SELECT i.id, i.path, i.size, st.study_uid, p.patient_id, se.modality, i.sop_class_uid
+         FROM instances i
+         JOIN series se ON se.id = i.series_ref
+         JOIN studies st ON st.id = se.study_ref
+         JOIN patients p ON p.id = st.patient_ref
+         WHERE i.transfer_syntax IN ({native})
+           AND i.compression_note = ''
+           {age_clause}
+         ORDER BY i.id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map([&age], |r| {
+            Ok((
+                Candidate {
+                    id: r.get(0)?,
+                    path: PathBuf::from(r.get::<_, String>(1)?),
+                    size: r.get::<_, i64>(2)? as u64,
+                    study_uid: r.get(3)?,
+                    patient_id: r.get(4)?,
+                },
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let skipped = |modality: &str, class: &str| {
+        policy
+            .skip_modalities
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(modality))
+            || policy.skip_sop_classes.iter().any(|s| s == class)
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|(_, m, s)| !skipped(m, s))
+        .map(|(c, _, _)| c)
+        .collect())
+}
+
+/// Paths (relative to the data directory) of the instances in the index
+/// file `index` that compression under `policy` has yet to replace, however
+/// recent: what an off-site backup waits for, so as to send each instance
+/// once, compressed.
+pub fn awaiting_compression(index: &Path, policy: &CompressionPolicy) -> Result<Vec<PathBuf>> {
+    let conn = Connection::open_with_flags(index, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(candidates_in(&conn, policy, None)?
+        .into_iter()
+        .map(|c| c.path)
+        .collect())
+}
+
 /// What happened to one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstanceOutcome {
@@ -240,54 +311,8 @@ impl Archive {
     }
 
     fn compression_candidates(&self, policy: &CompressionPolicy) -> Result<Vec<Candidate>> {
-        let age = format!("-{} seconds", policy.min_age_minutes * 60);
-        let native = NATIVE_SYNTAXES
-            .iter()
-            .map(|uid| format!("'{uid}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT i.id, i.path, i.size, st.study_uid, p.patient_id, se.modality, i.sop_class_uid
-             FROM instances i
-             JOIN series se ON se.id = i.series_ref
-             JOIN studies st ON st.id = se.study_ref
-             JOIN patients p ON p.id = st.patient_ref
-             WHERE i.transfer_syntax IN ({native})
-               AND i.compression_note = ''
-               AND i.received_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)
-             ORDER BY i.id"
-        );
-        let rows = self.index().read(|c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt
-                .query_map([&age], |r| {
-                    Ok((
-                        Candidate {
-                            id: r.get(0)?,
-                            path: PathBuf::from(r.get::<_, String>(1)?),
-                            size: r.get::<_, i64>(2)? as u64,
-                            study_uid: r.get(3)?,
-                            patient_id: r.get(4)?,
-                        },
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?;
-        let skipped = |modality: &str, class: &str| {
-            policy
-                .skip_modalities
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(modality))
-                || policy.skip_sop_classes.iter().any(|s| s == class)
-        };
-        Ok(rows
-            .into_iter()
-            .filter(|(_, m, s)| !skipped(m, s))
-            .map(|(c, _, _)| c)
-            .collect())
+        self.index()
+            .read(|c| candidates_in(c, policy, Some(policy.min_age_minutes)))
     }
 
     fn compress_one(

@@ -62,7 +62,7 @@ mod schema;
 pub mod scrub;
 pub mod verify;
 
-pub use compress::{CompressReport, CompressionPolicy};
+pub use compress::{CompressReport, CompressionPolicy, awaiting_compression};
 pub use error::{Error, FailureKind, Result};
 pub use index::{Index, IndexCounts, StoredInstance};
 pub use ingest::{Archive, Incoming, IncomingMeta, StoreOutcome};

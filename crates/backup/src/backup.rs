@@ -57,11 +57,18 @@ const BATCH_FILES: usize = 4096;
 pub struct BackupOptions {
     /// Files read and sent at once.
     pub threads: usize,
+    /// Leave out the instances that compression under this policy has yet
+    /// to replace (named in the snapshot's `deferred`): an off-site copy
+    /// then receives each instance once, compressed, not twice.
+    pub wait_for_compression: Option<sansfilm_archive::CompressionPolicy>,
 }
 
 impl Default for BackupOptions {
     fn default() -> Self {
-        BackupOptions { threads: 2 }
+        BackupOptions {
+            threads: 2,
+            wait_for_compression: None,
+        }
     }
 }
 
@@ -131,14 +138,26 @@ pub fn backup(
     let mut known: HashSet<String> = repo.blob_names()?;
     let mut sent = Sent::default();
     let mut damaged: HashMap<String, String> = HashMap::new();
+    let mut deferred: HashSet<String>;
     let mut round = 0;
     let (databases, objects, vanished) = loop {
         round += 1;
         let databases = copy_databases(data_dir, staging.path())?;
-        let objects = objects_in(&staging.path().join(sansfilm_archive::layout::INDEX_FILE))?;
+        let index_copy = staging.path().join(sansfilm_archive::layout::INDEX_FILE);
+        let objects = objects_in(&index_copy)?;
+        deferred = match &options.wait_for_compression {
+            Some(policy) => sansfilm_archive::awaiting_compression(&index_copy, policy)
+                .map_err(|e| Error::Refused(format!("reading the index copy: {e}")))?
+                .into_iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+            None => HashSet::new(),
+        };
         let mut to_send = Vec::new();
         for object in &objects {
-            if !known.contains(&repo.blob_id(&object.sha256)) && !damaged.contains_key(&object.path)
+            if !known.contains(&repo.blob_id(&object.sha256))
+                && !damaged.contains_key(&object.path)
+                && !deferred.contains(&object.path)
             {
                 to_send.push(object.clone());
             }
@@ -182,8 +201,11 @@ pub fn backup(
     let vanished: HashSet<String> = vanished.into_iter().collect();
     let mut problems = Vec::new();
     let mut object_entries = 0u64;
+    let mut waiting = Vec::new();
     for object in objects {
-        if let Some(reason) = damaged.get(&object.path) {
+        if deferred.contains(&object.path) {
+            waiting.push(object.path);
+        } else if let Some(reason) = damaged.get(&object.path) {
             problems.push(Problem {
                 path: object.path,
                 reason: reason.clone(),
@@ -207,6 +229,7 @@ pub fn backup(
         source: data_dir.display().to_string(),
         entries,
         problems,
+        deferred: waiting,
     };
     repo.save(&snapshot)?;
     Ok(BackupSummary {

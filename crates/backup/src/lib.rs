@@ -69,7 +69,7 @@ pub use error::{Error, Result};
 pub use manifest::{Entry, EntryKind, Problem, Snapshot};
 pub use prune::{KeepPolicy, PruneOptions, PruneReport, prune};
 pub use repository::Repository;
-pub use restore::{RestoreReport, restore};
+pub use restore::{DeferredInstance, RestoreReport, restore};
 pub use s3::S3Store;
 pub use store::{DirStore, Store};
 pub use target::{BackupConfig, TargetConfig};

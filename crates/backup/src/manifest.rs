@@ -27,6 +27,11 @@ pub struct Snapshot {
     /// (damaged in the archive when read, for instance).
     #[serde(default)]
     pub problems: Vec<Problem>,
+    /// Instances of the index copy left out on purpose: they were waiting
+    /// for compression, and a later snapshot takes their compressed form. A
+    /// restore leaves them out of the restored index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<String>,
 }
 
 /// One file of a snapshot.

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -30,9 +31,23 @@ pub struct RestoreReport {
     pub missing: Vec<String>,
     /// Files whose blob is there but holds other content (with why).
     pub damaged: Vec<String>,
+    /// Instances the snapshot left out while they waited for compression,
+    /// taken out of the restored index (a later snapshot holds them).
+    pub deferred: Vec<DeferredInstance>,
     /// Time taken.
     #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
+}
+
+/// An instance a snapshot did not hold because it waited for compression.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeferredInstance {
+    /// Its path in the snapshot's index.
+    pub path: String,
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// SHA-256 of its pixel content (the same once compressed).
+    pub content_sha256: String,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -103,6 +118,16 @@ pub fn restore(
             Restored::Damaged(why) => report.damaged.push(format!("{}: {why}", entry.path)),
         }
     }
+    let index = sansfilm_archive::layout::INDEX_FILE;
+    if !snapshot.deferred.is_empty()
+        && !report
+            .missing
+            .iter()
+            .chain(&report.damaged)
+            .any(|p| p.starts_with(index))
+    {
+        report.deferred = leave_out_deferred(&to.join(index), &snapshot.deferred)?;
+    }
     // One sync of the whole filesystem rather than one per file.
     let dir = File::open(to).map_err(|e| Error::io(to.display().to_string(), e))?;
     if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
@@ -115,6 +140,49 @@ pub fn restore(
     report.damaged.sort();
     report.elapsed = start.elapsed();
     Ok(report)
+}
+
+/// Takes the instances at `paths` out of the restored index (and the series,
+/// studies and patients left with nothing), so that the restored archive
+/// holds what its index says.
+fn leave_out_deferred(index: &Path, paths: &[String]) -> Result<Vec<DeferredInstance>> {
+    let db = |source| Error::Database {
+        path: index.to_path_buf(),
+        source,
+    };
+    let mut conn = rusqlite::Connection::open(index).map_err(db)?;
+    let tx = conn.transaction().map_err(db)?;
+    let mut out = Vec::new();
+    {
+        let mut find = tx
+            .prepare("SELECT sop_instance_uid, content_sha256 FROM instances WHERE path = ?1")
+            .map_err(db)?;
+        let mut remove = tx
+            .prepare("DELETE FROM instances WHERE path = ?1")
+            .map_err(db)?;
+        for path in paths {
+            let found: Option<(String, String)> = find
+                .query_row([path], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            if let Some((sop_instance_uid, content_sha256)) = found {
+                remove.execute([path]).map_err(db)?;
+                out.push(DeferredInstance {
+                    path: path.clone(),
+                    sop_instance_uid,
+                    content_sha256,
+                });
+            }
+        }
+    }
+    tx.execute_batch(
+        "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM instances WHERE series_ref = series.id);
+         DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series WHERE study_ref = studies.id);
+         DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = patients.id);",
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(out)
 }
 
 enum Restored {

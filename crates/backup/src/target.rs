@@ -70,6 +70,11 @@ pub struct TargetConfig {
     /// (default: 2 for a disk always there, 8 for a removable one).
     #[serde(default)]
     pub max_age_days: Option<u32>,
+    /// Leave out the instances still waiting for compression (a later run
+    /// sends them compressed), so that the copy is not paid twice: on by
+    /// default for an S3 target, off for the others.
+    #[serde(default)]
+    pub wait_for_compression: Option<bool>,
     /// S3: the server (`https://…`); Amazon's when none is given.
     #[serde(default)]
     pub endpoint: Option<String>,
@@ -261,6 +266,12 @@ impl TargetConfig {
         }
     }
 
+    /// Whether a backup to this target waits for compression.
+    pub fn waits_for_compression(&self) -> bool {
+        self.wait_for_compression
+            .unwrap_or_else(|| matches!(self.location(), Ok(Location::S3 { .. })))
+    }
+
     /// Whether this target is a removable disk.
     pub fn is_removable(&self) -> bool {
         matches!(self.location(), Ok(Location::Removable { .. }))
@@ -396,6 +407,7 @@ mod tests {
             endpoint: None,
             region: None,
             credentials_file: None,
+            wait_for_compression: None,
         }
     }
 

@@ -500,3 +500,82 @@ fn prune_forgets_old_snapshots_and_removes_only_the_blobs_they_alone_named() {
     .unwrap();
     assert!(report.passed(), "{}", report.to_text());
 }
+
+#[test]
+fn an_off_site_copy_waits_for_compression_and_is_sent_each_instance_once() {
+    let data = tempfile::tempdir().unwrap();
+    let archive = Archive::open(data.path()).unwrap();
+    store(&archive, &fixture("nema-wg04/CT1_UNC.dcm"));
+    store(&archive, &fixture("nema-wg04/MR1_JLSL.dcm"));
+    let native = archive
+        .index()
+        .all_instances()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.transfer_syntax == "1.2.840.10008.1.2.1")
+        .unwrap();
+    let policy = sansfilm_archive::CompressionPolicy {
+        min_age_minutes: 0,
+        ..Default::default()
+    };
+    let waiting = BackupOptions {
+        wait_for_compression: Some(policy.clone()),
+        ..opts()
+    };
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+
+    // The native CT waits: left out, named as deferred, not a problem.
+    let first = backup(data.path(), &repo, &waiting, &|_| {}).unwrap();
+    assert_eq!(first.objects, 1);
+    assert_eq!(
+        first.snapshot.deferred,
+        vec![native.path.to_string_lossy().into_owned()]
+    );
+    assert!(first.snapshot.problems.is_empty());
+    assert!(!repo.has_blob(&native.sha256).unwrap());
+    let scratch = tempfile::tempdir().unwrap();
+    let report = drill(
+        data.path(),
+        &repo,
+        &first.snapshot,
+        &scratch.path().join("d1"),
+        5,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.passed(), "{}", report.to_text());
+    assert_eq!(report.restore.deferred.len(), 1);
+    assert!(report.to_text().contains("waiting for compression"));
+    // What is restored is a whole archive: the deferred instance is not in
+    // its index.
+    let restored = Archive::open(scratch.path().join("d1")).unwrap();
+    assert_eq!(restored.index().all_instances().unwrap().len(), 1);
+    assert!(restored.verify(|_, _| {}).unwrap().is_clean());
+
+    // Once compressed, the next run sends it, compressed; the native form
+    // never went.
+    archive
+        .compress(
+            &policy,
+            &std::sync::atomic::AtomicBool::new(false),
+            |_, _| {},
+        )
+        .unwrap();
+    let second = backup(data.path(), &repo, &waiting, &|_| {}).unwrap();
+    assert!(second.snapshot.deferred.is_empty());
+    assert_eq!(second.objects, 2);
+    assert_eq!(second.objects_sent, 1);
+    assert!(!repo.has_blob(&native.sha256).unwrap());
+    let report = drill(
+        data.path(),
+        &repo,
+        &second.snapshot,
+        &scratch.path().join("d2"),
+        5,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(report.passed(), "{}", report.to_text());
+    assert_eq!(report.instances, 2);
+}

@@ -22,8 +22,12 @@ pub fn run_target(
 ) -> sansfilm_backup::Result<BackupSummary> {
     let result = (|| {
         let repo = target.open_repository(true)?;
-        let summary =
-            sansfilm_backup::backup(&config.data_dir, &repo, &BackupOptions::default(), progress)?;
+        let options = BackupOptions {
+            wait_for_compression: (target.waits_for_compression() && config.compression.enabled)
+                .then(|| config.compression.policy()),
+            ..BackupOptions::default()
+        };
+        let summary = sansfilm_backup::backup(&config.data_dir, &repo, &options, progress)?;
         state::record(
             &config.data_dir,
             &target.name,
