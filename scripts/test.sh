@@ -2,7 +2,8 @@
 # Runs the whole test suite of sansfilm, after installing what the tests need:
 # DCMTK (storescu, findscu, echoscu: real peers; its codecs), GDCM's gdcmconv
 # (files compressed by another toolkit), rsyslog (an audit
-# repository), Chromium (the viewer in a real browser), Node.js and npm, and
+# repository), fiu-utils (rename and fsync made to fail), Chromium (the viewer
+# in a real browser), Node.js and npm, and
 # cmake with apt-get;
 # pynetdicom, dicomweb-client, the hl7 package (mllp_send), lxml and rnc2rng
 # (audit schema), pydicom's decoders (pylibjpeg, openjpeg, libjpeg, pyjpegls),
@@ -22,6 +23,7 @@ command -v gdcmconv >/dev/null 2>&1 || need+=(libgdcm-tools) # GDCM: compressed 
 command -v cmake >/dev/null 2>&1 || need+=(cmake)   # CharLS (JPEG-LS) builds with cmake
 command -v g++ >/dev/null 2>&1 || need+=(g++)       # and is C++
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
+command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)     # make rename and fsync fail
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 [ -x /usr/bin/chromium ] || need+=(chromium)             # the viewer test's browser
 command -v node >/dev/null 2>&1 || need+=(nodejs)

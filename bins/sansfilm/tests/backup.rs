@@ -573,3 +573,54 @@ fn prune_keeps_what_its_rules_say_and_the_rest_still_drills() {
     let (code, out, err) = run(&cfg, &["backup", "drill", "--target", "disque2"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// `sansfilm ARGS` under `fiu-run` with the failure point `point` enabled.
+fn sansfilm_failing(point: &str, config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = common::fiu_run()
+        .args([
+            "-x",
+            "-c",
+            &format!("enable name={point}"),
+            env!("CARGO_BIN_EXE_sansfilm"),
+        ])
+        .args(args)
+        .args(["--config", config.to_str().unwrap()])
+        .env("SANSFILM_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_failing_rename_or_fsync_leaves_the_backup_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("disque2");
+    let cfg = config(dir.path(), &target);
+    fill(&dir.path().join("data"), 3);
+
+    // Every rename fails: nothing reaches its final name, so there is no
+    // snapshot, and the run says so.
+    let (code, out, err) = sansfilm_failing("posix/io/dir/rename", &cfg, &["backup"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("backup to disque2 failed"), "{err}");
+    assert!(err.contains("nothing of this run counts"), "{err}");
+    assert_eq!(snapshots(&target), 0);
+
+    // Every fsync fails: the consistent copy of the index cannot be made
+    // durable, so the run stops there, saying why.
+    let (code, out, err) = sansfilm_failing("posix/io/sync/fsync", &cfg, &["backup"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("disk I/O error"), "{err}");
+    assert_eq!(snapshots(&target), 0);
+
+    // Then, without faults: the next run completes and the drill proves it.
+    let (code, out, err) = run(&cfg, &["backup"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(snapshots(&target), 1);
+    let (code, out, err) = run(&cfg, &["backup", "drill", "--target", "disque2"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -131,6 +131,11 @@ pub fn gdcm(tool: &str) -> Command {
     outside_tool(tool, "GDCM")
 }
 
+/// `fiu-run` (Debian package fiu-utils), to make system calls fail.
+pub fn fiu_run() -> Command {
+    outside_tool("fiu-run", "fiu-utils")
+}
+
 fn outside_tool(tool: &str, package: &str) -> Command {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
