@@ -265,7 +265,8 @@ pub fn restore(
     let repo = open_repo(t)?;
     let snap = snapshot_of(&repo, snapshot)?;
     let bar = bar(false);
-    let report = sansfilm_backup::restore(&repo, &snap, to, 2, &|p| {
+    let threads = repo.store().concurrency();
+    let report = sansfilm_backup::restore(&repo, &snap, to, threads, &|p| {
         bar.set_length(p.bytes_total);
         bar.set_position(p.bytes_done);
     })?;

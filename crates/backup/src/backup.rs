@@ -55,7 +55,8 @@ const BATCH_FILES: usize = 4096;
 /// How a backup runs.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
-    /// Files read and sent at once.
+    /// Files read and sent at once; 0: as many as the store prefers
+    /// ([`crate::Store::concurrency`]).
     pub threads: usize,
     /// Leave out the instances that compression under this policy has yet
     /// to replace (named in the snapshot's `deferred`): an off-site copy
@@ -66,7 +67,7 @@ pub struct BackupOptions {
 impl Default for BackupOptions {
     fn default() -> Self {
         BackupOptions {
-            threads: 2,
+            threads: 0,
             wait_for_compression: None,
         }
     }
@@ -337,7 +338,10 @@ fn send_objects(
     for batch in batches(objects) {
         let results = crate::workers::for_each(
             batch,
-            options.threads,
+            match options.threads {
+                0 => repo.store().concurrency(),
+                n => n,
+            },
             |object| send_one(data_dir, repo, object),
             |object| {
                 let d = done.fetch_add(object.size, Ordering::Relaxed) + object.size;

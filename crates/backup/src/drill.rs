@@ -116,7 +116,13 @@ pub fn drill(
     sample: usize,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<DrillReport> {
-    let restored = restore(repo, snapshot, scratch, 2, progress)?;
+    let restored = restore(
+        repo,
+        snapshot,
+        scratch,
+        repo.store().concurrency(),
+        progress,
+    )?;
     let index_file = sansfilm_archive::layout::INDEX_FILE;
 
     let unrestorable: HashSet<String> = restored

@@ -201,21 +201,14 @@ impl Repository {
     }
 
     /// Every blob in the repository, by identifier ([`Repository::blob_id`]):
-    /// one listing per blob directory rather than a lookup per object.
+    /// listed at once rather than looked up object by object.
     pub fn blob_names(&self) -> Result<std::collections::HashSet<String>> {
-        let mut names = std::collections::HashSet::new();
-        for dir in self
+        Ok(self
             .store
-            .list_dirs(BLOBS_DIR)
+            .list_below(BLOBS_DIR)
             .map_err(|e| Error::io(format!("blobs in {}", self.describe()), e))?
-        {
-            let found = self
-                .store
-                .list(&format!("{BLOBS_DIR}/{dir}"))
-                .map_err(|e| Error::io(format!("blobs in {}", self.describe()), e))?;
-            names.extend(found);
-        }
-        Ok(names)
+            .into_iter()
+            .collect())
     }
 
     /// Opens the blob of content with this SHA-256, decrypted. What it

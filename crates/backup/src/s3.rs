@@ -255,6 +255,27 @@ impl Store for S3Store {
     fn describe(&self) -> String {
         self.describe.clone()
     }
+
+    fn list_below(&self, dir: &str) -> io::Result<Vec<String>> {
+        // One listing of the whole prefix (a thousand names a request)
+        // rather than one request per blob directory.
+        let prefix = self.key(dir)?;
+        self.runtime.block_on(async {
+            let mut names = Vec::new();
+            let mut listing = self.s3.list(Some(&prefix));
+            while let Some(meta) = listing.next().await {
+                let meta = meta.map_err(|e| self.error(e))?;
+                if let Some(name) = meta.location.filename() {
+                    names.push(name.to_string());
+                }
+            }
+            Ok(names)
+        })
+    }
+
+    fn concurrency(&self) -> usize {
+        8
+    }
 }
 
 /// One object being uploaded: buffered up to the part size, then in parts.

@@ -53,6 +53,21 @@ pub trait Store: Send + Sync {
     fn list_dirs(&self, dir: &str) -> io::Result<Vec<String>>;
     /// Where the store is, for messages.
     fn describe(&self) -> String;
+    /// Names of the files at any depth below `dir` (their last component
+    /// only). The default walks one directory at a time; a store that can
+    /// list a whole prefix at once (S3) does so.
+    fn list_below(&self, dir: &str) -> io::Result<Vec<String>> {
+        let mut names = self.list(dir)?;
+        for sub in self.list_dirs(dir)? {
+            names.extend(self.list_below(&format!("{dir}/{sub}"))?);
+        }
+        Ok(names)
+    }
+    /// How many files to move at once: a local disk gains little beyond
+    /// two; a server far away hides its latency behind more.
+    fn concurrency(&self) -> usize {
+        2
+    }
 }
 
 /// A store in a local directory.
