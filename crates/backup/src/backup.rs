@@ -53,7 +53,7 @@ const BATCH_BYTES: u64 = 256 << 20;
 const BATCH_FILES: usize = 4096;
 
 /// How a backup runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BackupOptions {
     /// Files read and sent at once; 0: as many as the store prefers
     /// ([`crate::Store::concurrency`]).
@@ -62,15 +62,6 @@ pub struct BackupOptions {
     /// to replace (named in the snapshot's `deferred`): an off-site copy
     /// then receives each instance once, compressed, not twice.
     pub wait_for_compression: Option<sansfilm_archive::CompressionPolicy>,
-}
-
-impl Default for BackupOptions {
-    fn default() -> Self {
-        BackupOptions {
-            threads: 0,
-            wait_for_compression: None,
-        }
-    }
 }
 
 /// Where a run stands, for a progress bar.
