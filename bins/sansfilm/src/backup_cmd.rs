@@ -294,6 +294,19 @@ pub fn restore(
             snap.problems.len()
         );
     }
+    for d in &report.deferred {
+        println!(
+            "NOT IN THIS COPY  {} (SOP Instance UID {})",
+            d.path, d.sop_instance_uid
+        );
+    }
+    if !report.deferred.is_empty() {
+        println!(
+            "{} instances were waiting for compression when the snapshot was taken and are not in \
+             it (nor in the restored index); a later snapshot or another target holds them",
+            report.deferred.len()
+        );
+    }
     Ok(if report.is_complete() && snap.problems.is_empty() {
         ExitCode::SUCCESS
     } else {

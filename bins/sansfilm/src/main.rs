@@ -188,7 +188,7 @@ fn main() -> ExitCode {
                     yearly: keep_yearly,
                 },
                 dry_run,
-                grace: std::time::Duration::from_secs(grace_hours * 3600),
+                grace: std::time::Duration::from_secs(grace_hours.saturating_mul(3600)),
             };
             backup_cmd::prune(&c, &target, &options)
         }),

@@ -152,14 +152,28 @@ fn candidates_in(
 }
 
 /// Paths (relative to the data directory) of the instances in the index
-/// file `index` that compression under `policy` has yet to replace, however
-/// recent: what an off-site backup waits for, so as to send each instance
-/// once, compressed.
-pub fn awaiting_compression(index: &Path, policy: &CompressionPolicy) -> Result<Vec<PathBuf>> {
+/// file `index` that compression under `policy` has yet to replace and that
+/// were received less than `within_minutes` ago: what an off-site backup
+/// waits for, so as to send each instance once, compressed. (Older ones
+/// have waited long enough: compression is off, or keeps failing on them.)
+pub fn awaiting_compression(
+    index: &Path,
+    policy: &CompressionPolicy,
+    within_minutes: u64,
+) -> Result<Vec<PathBuf>> {
     let conn = Connection::open_with_flags(index, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let since = format!("-{} seconds", within_minutes.saturating_mul(60));
+    let recent: std::collections::HashSet<PathBuf> = conn
+        .prepare(
+            "SELECT path FROM instances
+             WHERE received_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",
+        )?
+        .query_map([&since], |r| r.get::<_, String>(0).map(PathBuf::from))?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(candidates_in(&conn, policy, None)?
         .into_iter()
         .map(|c| c.path)
+        .filter(|p| recent.contains(p))
         .collect())
 }
 

@@ -137,12 +137,30 @@ pub fn backup(
         let databases = copy_databases(data_dir, staging.path())?;
         let index_copy = staging.path().join(sansfilm_archive::layout::INDEX_FILE);
         let objects = objects_in(&index_copy)?;
-        deferred = match &options.wait_for_compression {
-            Some(policy) => sansfilm_archive::awaiting_compression(&index_copy, policy)
-                .map_err(|e| Error::Refused(format!("reading the index copy: {e}")))?
-                .into_iter()
-                .map(|p| p.to_string_lossy().into_owned())
+        let sha_by_path: HashMap<&str, &str> = match options.wait_for_compression {
+            Some(_) => objects
+                .iter()
+                .map(|o| (o.path.as_str(), o.sha256.as_str()))
                 .collect(),
+            None => HashMap::new(),
+        };
+        deferred = match &options.wait_for_compression {
+            Some(policy) => sansfilm_archive::awaiting_compression(
+                &index_copy,
+                policy,
+                policy.min_age_minutes + MAX_WAIT_MINUTES,
+            )
+            .map_err(|e| Error::Refused(format!("reading the index copy: {e}")))?
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            // Already in the repository (sent before compression was on):
+            // it stays in the snapshot.
+            .filter(|p| {
+                sha_by_path
+                    .get(p.as_str())
+                    .is_none_or(|sha| !known.contains(&repo.blob_id(sha)))
+            })
+            .collect(),
             None => HashSet::new(),
         };
         let mut to_send = Vec::new();
@@ -223,6 +241,7 @@ pub fn backup(
         problems,
         deferred: waiting,
     };
+    still_there(repo, &snapshot)?;
     repo.save(&snapshot)?;
     Ok(BackupSummary {
         snapshot,
@@ -231,6 +250,33 @@ pub fn backup(
         bytes_sent: sent.bytes,
         elapsed: start.elapsed(),
     })
+}
+
+/// Checks, just before the manifest makes the snapshot exist, that every
+/// blob it names is on the target: a prune run elsewhere meanwhile may have
+/// removed one this run counted on (it listed the blobs at its start).
+fn still_there(repo: &Repository, snapshot: &Snapshot) -> Result<()> {
+    let present = repo.blob_names()?;
+    let gone = snapshot
+        .entries
+        .iter()
+        .flat_map(|e| {
+            if e.chunks.is_empty() {
+                vec![&e.sha256]
+            } else {
+                e.chunks.iter().collect()
+            }
+        })
+        .filter(|sha| !present.contains(&repo.blob_id(sha)))
+        .count();
+    if gone > 0 {
+        return Err(Error::Refused(format!(
+            "{gone} blobs this run counted on were removed from {} while it ran (a prune?); \
+             no snapshot was written: run the backup again, it sends them",
+            repo.describe()
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -427,6 +473,12 @@ fn put_small_file(
         chunks: Vec::new(),
     })
 }
+
+/// How long, past the compression policy's minimum age, an off-site backup
+/// waits for an instance to be compressed before sending it as it is: the
+/// background pass may be off or keep failing on it, and an instance must
+/// not stay out of the off-site copy for good.
+pub const MAX_WAIT_MINUTES: u64 = 48 * 60;
 
 /// Size of the chunks a database copy is kept in. The online backup keeps
 /// every page where it is, so rows appended (the audit trail, new

@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the manifest format this code writes.
-pub const FORMAT: u32 = 1;
+/// Version of the manifest format this code writes and the newest it reads
+/// (2: `deferred`).
+pub const FORMAT: u32 = 2;
 
 /// One backup run: what it holds and what it could not take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

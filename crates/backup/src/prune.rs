@@ -177,6 +177,13 @@ pub fn prune(repo: &Repository, store: &DirStore, options: &PruneOptions) -> Res
     for id in &report.forgotten {
         removing(&format!("{SNAPSHOTS_DIR}/{id}.json"))?;
     }
+    // The manifests' removal durable before any blob goes: a crash must not
+    // bring back a snapshot whose blobs are gone.
+    if !options.dry_run {
+        store
+            .sync()
+            .map_err(|e| Error::io(format!("syncing {}", repo.describe()), e))?;
+    }
     let now = SystemTime::now();
     for id in repo.blob_names()? {
         if named.contains(&id) {

@@ -1,8 +1,9 @@
 //! Repairing damaged or missing objects of the archive from a backup.
 //!
-//! Blobs are named by the same SHA-256 that the archive's index records, so
-//! the good version of an object is found without reading any manifest: the
-//! blob of the hash the index expects.
+//! Blobs are named by the SHA-256 that the archive's index records (in an
+//! encrypted repository, by a keyed hash of it), so the good version of an
+//! object is found without reading any manifest: the blob of the hash the
+//! index expects.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

@@ -268,10 +268,23 @@ impl Repository {
             return Err(Error::NoSnapshot(format!("{id} in {}", self.describe())));
         }
         let bytes = self.read_all(&format!("{SNAPSHOTS_DIR}/{id}.json"), true)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+        let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
             id: id.to_string(),
             message: e.to_string(),
-        })
+        })?;
+        // A newer format may name its blobs otherwise: reading it as this one
+        // would restore too little, and prune would remove what it needs.
+        if snapshot.format > crate::manifest::FORMAT {
+            return Err(Error::Manifest {
+                id: id.to_string(),
+                message: format!(
+                    "format {}, newer than this sansfilm reads ({}): upgrade it",
+                    snapshot.format,
+                    crate::manifest::FORMAT
+                ),
+            });
+        }
+        Ok(snapshot)
     }
 
     /// The newest snapshot, if any.

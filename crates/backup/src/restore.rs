@@ -258,7 +258,18 @@ fn restore_one(repo: &Repository, entry: &Entry, to: &Path) -> Result<Restored> 
             Err(e) => {
                 drop(out);
                 let _ = fs::remove_file(&dest);
-                return Ok(Restored::Damaged(format!("unreadable in the backup: {e}")));
+                // Content that is not what it should be is damage; a
+                // connection lost or a disk unreadable is not: the run
+                // fails and says so rather than calling the backup bad.
+                return match e.kind() {
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
+                        Ok(Restored::Damaged(format!("unreadable in the backup: {e}")))
+                    }
+                    _ => Err(Error::io(
+                        format!("reading {} from {}", entry.path, repo.describe()),
+                        e,
+                    )),
+                };
             }
         };
         if entry.chunks.is_empty() {

@@ -41,7 +41,7 @@ fn checksum_headers() -> reqwest::header::HeaderMap {
 }
 
 /// Where and how to reach a bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct S3Location {
     /// Bucket name.
     pub bucket: String,
@@ -58,12 +58,25 @@ pub struct S3Location {
     pub secret_access_key: String,
 }
 
+impl std::fmt::Debug for S3Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("S3Location")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A bucket (and prefix) used as a backup target.
 pub struct S3Store {
     s3: Arc<AmazonS3>,
     prefix: String,
     part_bytes: usize,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
     describe: String,
 }
 
@@ -87,9 +100,12 @@ impl S3Store {
             .with_secret_access_key(&location.secret_access_key)
             .with_checksum_algorithm(Checksum::SHA256)
             .with_client_options(
+                // The timeout covers a whole request, body included: generous
+                // enough for a 16 MiB part over a slow uplink (ADSL) and a
+                // large blob coming back over a modest line.
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(300))
+                    .with_timeout(Duration::from_secs(3600))
                     .with_default_headers(checksum_headers()),
             );
         if let Some(endpoint) = &location.endpoint {
@@ -117,7 +133,7 @@ impl S3Store {
             s3: Arc::new(s3),
             prefix: location.prefix.trim_matches('/').to_string(),
             part_bytes: PART_BYTES,
-            runtime,
+            runtime: Arc::new(runtime),
             describe,
         })
     }
@@ -223,7 +239,7 @@ impl Store for S3Store {
             .block_on(self.s3.get(&key))
             .map_err(|e| self.error(e))?;
         Ok(Box::new(Download {
-            handle: self.runtime.handle().clone(),
+            runtime: Arc::clone(&self.runtime),
             stream: result.into_stream(),
             chunk: bytes::Bytes::new(),
             describe: self.describe.clone(),
@@ -297,7 +313,14 @@ impl Upload<'_> {
                 .map_err(|e| store.error(e))?;
             self.multipart = Some(started);
         }
-        let part = PutPayload::from(std::mem::take(&mut self.buffer));
+        // Parts of one size (some servers refuse uneven ones); the rest
+        // waits for the next part or the end.
+        let rest = if self.buffer.len() > store.part_bytes {
+            self.buffer.split_off(store.part_bytes)
+        } else {
+            Vec::new()
+        };
+        let part = PutPayload::from(std::mem::replace(&mut self.buffer, rest));
         let upload = self.multipart.as_mut().expect("started above");
         store
             .runtime
@@ -325,15 +348,24 @@ impl Upload<'_> {
         match store.runtime.block_on(upload.complete()) {
             Ok(_) => Ok(self.written),
             Err(e) => {
-                let _ = store.runtime.block_on(upload.abort());
+                self.multipart = Some(upload);
+                self.abort();
                 Err(store.error(e))
             }
         }
     }
 
     fn abort(&mut self) {
-        if let Some(mut upload) = self.multipart.take() {
-            let _ = self.store.runtime.block_on(upload.abort());
+        if let Some(mut upload) = self.multipart.take()
+            && let Err(e) = self.store.runtime.block_on(upload.abort())
+        {
+            // Its parts stay on the server (and are billed) until a lifecycle
+            // rule for incomplete uploads removes them.
+            tracing::warn!(
+                key = %self.key,
+                "could not abort an incomplete upload to {}: {e}",
+                self.store.describe
+            );
         }
     }
 }
@@ -342,7 +374,7 @@ impl Write for Upload<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.buffer.extend_from_slice(buf);
         self.written += buf.len() as u64;
-        if self.buffer.len() >= self.store.part_bytes {
+        while self.buffer.len() >= self.store.part_bytes {
             self.send_part()?;
         }
         Ok(buf.len())
@@ -355,7 +387,8 @@ impl Write for Upload<'_> {
 
 /// An object read as it arrives.
 struct Download {
-    handle: tokio::runtime::Handle,
+    // Held, not only a handle: the reader may outlive its store.
+    runtime: Arc<tokio::runtime::Runtime>,
     stream: BoxStream<'static, object_store::Result<bytes::Bytes>>,
     chunk: bytes::Bytes,
     describe: String,
@@ -364,7 +397,7 @@ struct Download {
 impl Read for Download {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.chunk.is_empty() {
-            match self.handle.block_on(self.stream.next()) {
+            match self.runtime.block_on(self.stream.next()) {
                 None => return Ok(0),
                 Some(Ok(chunk)) => self.chunk = chunk,
                 Some(Err(e)) => {

@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 /// writes a file whose SHA-256 the caller already knows and refuses content
 /// that does not match it; what was put becomes durable and visible at the
 /// next [`Store::commit`], all at once, so that a crash in between leaves
-/// nothing half written under a final name.
+/// nothing half written under a final name. (On S3 an upload is visible,
+/// whole, when `put` returns; `commit` has nothing left to do.)
 pub trait Store: Send + Sync {
     /// Size of the file `name`, or `None` when there is none.
     fn size_of(&self, name: &str) -> io::Result<Option<u64>>;
@@ -91,8 +92,10 @@ impl DirStore {
         fs::create_dir_all(&staging).map_err(|e| with_path(e, &staging))?;
         for entry in fs::read_dir(&staging).map_err(|e| with_path(e, &staging))? {
             let entry = entry?;
-            // Only what this code stages; never anything else.
-            if entry.file_name().to_string_lossy().ends_with(".part") {
+            // Only what this code stages, and only a run's that is over (a
+            // prune opening the store must not break a backup running).
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".part") && !staged_by_a_live_process(&name) {
                 let _ = fs::remove_file(entry.path());
             }
         }
@@ -281,6 +284,20 @@ impl Store for DirStore {
     }
 }
 
+/// Whether a staged file (`PID-N.part`) belongs to a process still running
+/// here (not this one, whose earlier opens staged nothing still wanted).
+fn staged_by_a_live_process(name: &str) -> bool {
+    let Some(pid) = name.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    if pid == std::process::id() as i32 || pid <= 0 {
+        return false;
+    }
+    // Signal 0 only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Copies `reader` into `out`, hashing what passes; an
 /// [`io::ErrorKind::InvalidData`] error at the end when its SHA-256 is not
 /// `sha256`. Returns the number of bytes copied.
@@ -372,6 +389,32 @@ mod tests {
         store.commit().unwrap();
         assert_eq!(store.size_of("blobs/aa/x").unwrap(), None);
         assert!(store.list("tmp").unwrap().is_empty());
+    }
+
+    #[test]
+    fn files_staged_by_a_running_process_are_kept_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        DirStore::open(dir.path()).unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut done = std::process::Command::new("true").spawn().unwrap();
+        done.wait().unwrap();
+        let staged = |pid: u32| dir.path().join(format!("tmp/{pid}-0.part"));
+        fs::write(staged(live.id()), b"x").unwrap();
+        fs::write(staged(done.id()), b"x").unwrap();
+        DirStore::open(dir.path()).unwrap();
+        assert!(
+            staged(live.id()).exists(),
+            "a running backup's file was removed"
+        );
+        assert!(
+            !staged(done.id()).exists(),
+            "a finished run's file was kept"
+        );
+        live.kill().unwrap();
+        live.wait().unwrap();
     }
 
     #[test]

@@ -322,8 +322,10 @@ impl TargetConfig {
             }
             Location::S3 { .. } => {
                 return Err(Error::Refused(format!(
-                    "backup target {:?} is an S3 bucket: sansfilm does not delete there; \
-                     expire old objects with the bucket's own lifecycle rules",
+                    "backup target {:?} is an S3 bucket: sansfilm does not prune there. \
+                     Never give its blobs/ an expiration rule: today's snapshot names blobs \
+                     written years ago. Only rules for noncurrent versions and incomplete \
+                     multipart uploads are safe",
                     self.name
                 )));
             }
@@ -344,21 +346,32 @@ impl TargetConfig {
                     e,
                 )
             })?;
-            let c: Credentials = toml::from_str(&text).map_err(|e| {
+            // The parser's message only: its full text quotes the line,
+            // which may hold the secret.
+            let c: Credentials = toml::from_str(&text).map_err(|e: toml::de::Error| {
                 Error::Refused(format!(
-                    "backup target {:?}: credentials {}: {e} (expected access_key_id and \
+                    "backup target {:?}: credentials {}: {} (expected access_key_id and \
                      secret_access_key)",
                     self.name,
-                    path.display()
+                    path.display(),
+                    e.message()
                 ))
             })?;
+            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
+                return Err(Error::Refused(format!(
+                    "backup target {:?}: credentials {}: access_key_id or secret_access_key \
+                     is empty",
+                    self.name,
+                    path.display()
+                )));
+            }
             return Ok((c.access_key_id, c.secret_access_key));
         }
         match (
             std::env::var("AWS_ACCESS_KEY_ID"),
             std::env::var("AWS_SECRET_ACCESS_KEY"),
         ) {
-            (Ok(id), Ok(secret)) if !id.is_empty() => Ok((id, secret)),
+            (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id, secret)),
             _ => Err(Error::Refused(format!(
                 "backup target {:?}: no S3 credentials: set credentials_file (access_key_id, \
                  secret_access_key) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",

@@ -579,3 +579,139 @@ fn an_off_site_copy_waits_for_compression_and_is_sent_each_instance_once() {
     assert!(report.passed(), "{}", report.to_text());
     assert_eq!(report.instances, 2);
 }
+
+#[test]
+fn waiting_for_compression_keeps_what_the_repository_holds_and_ends_after_two_days() {
+    let data = tempfile::tempdir().unwrap();
+    let archive = Archive::open(data.path()).unwrap();
+    store(&archive, &fixture("nema-wg04/CT1_UNC.dcm"));
+    store(&archive, &fixture("nema-wg04/MR1_JLSL.dcm"));
+    let waiting = BackupOptions {
+        wait_for_compression: Some(sansfilm_archive::CompressionPolicy {
+            min_age_minutes: 0,
+            ..Default::default()
+        }),
+        ..opts()
+    };
+
+    // Sent before the target waited: it stays in every later snapshot.
+    let target = tempfile::tempdir().unwrap();
+    let sent_before = repo(target.path());
+    backup(data.path(), &sent_before, &opts(), &|_| {}).unwrap();
+    let next = backup(data.path(), &sent_before, &waiting, &|_| {}).unwrap();
+    assert!(
+        next.snapshot.deferred.is_empty(),
+        "{:?}",
+        next.snapshot.deferred
+    );
+    assert_eq!(next.objects, 2);
+
+    // Received three days ago and still not compressed: sent as it is.
+    let other = tempfile::tempdir().unwrap();
+    let fresh = repo(other.path());
+    assert_eq!(
+        backup(data.path(), &fresh, &waiting, &|_| {})
+            .unwrap()
+            .snapshot
+            .deferred
+            .len(),
+        1
+    );
+    let index = rusqlite::Connection::open(data.path().join("index.sqlite")).unwrap();
+    index
+        .execute(
+            "UPDATE instances SET received_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 days')",
+            [],
+        )
+        .unwrap();
+    drop(index);
+    let late = backup(data.path(), &fresh, &waiting, &|_| {}).unwrap();
+    assert!(late.snapshot.deferred.is_empty());
+    assert_eq!(late.objects, 2);
+}
+
+/// A store whose first blob listing also names blobs that are not there, as
+/// a backup sees a target that a prune empties while it runs.
+struct PrunedMeanwhile {
+    inner: DirStore,
+    phantom: std::sync::Mutex<Option<Vec<String>>>,
+}
+
+impl sansfilm_backup::Store for PrunedMeanwhile {
+    fn size_of(&self, name: &str) -> std::io::Result<Option<u64>> {
+        self.inner.size_of(name)
+    }
+    fn put_from(
+        &self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<u64> {
+        self.inner.put_from(name, fill)
+    }
+    fn commit(&self) -> std::io::Result<()> {
+        self.inner.commit()
+    }
+    fn abandon(&self) {
+        self.inner.abandon()
+    }
+    fn open(&self, name: &str) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        self.inner.open(name)
+    }
+    fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn list_dirs(&self, dir: &str) -> std::io::Result<Vec<String>> {
+        self.inner.list_dirs(dir)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn list_below(&self, dir: &str) -> std::io::Result<Vec<String>> {
+        let mut names = self.inner.list_below(dir)?;
+        if let Some(phantom) = self.phantom.lock().unwrap().take() {
+            names.extend(phantom);
+        }
+        Ok(names)
+    }
+}
+
+#[test]
+fn blobs_removed_while_a_backup_runs_make_it_fail_without_a_snapshot() {
+    let (data, archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let gone = archive.index().all_instances().unwrap()[3].sha256.clone();
+    let store = PrunedMeanwhile {
+        inner: DirStore::open(target.path()).unwrap(),
+        phantom: std::sync::Mutex::new(Some(vec![gone])),
+    };
+    let repo = Repository::open_or_create(Box::new(store)).unwrap();
+    let err = backup(data.path(), &repo, &opts(), &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("removed from") && err.contains("run the backup again"),
+        "{err}"
+    );
+    assert!(repo.snapshot_ids().unwrap().is_empty());
+    // The next run sends what is missing and completes.
+    let next = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    assert_eq!(next.objects, 17);
+    assert_eq!(next.objects_sent, 1);
+}
+
+#[test]
+fn a_manifest_of_a_newer_format_is_refused_not_misread() {
+    let (data, _archive) = archive();
+    let target = tempfile::tempdir().unwrap();
+    let repo = repo(target.path());
+    let summary = backup(data.path(), &repo, &opts(), &|_| {}).unwrap();
+    let path = target
+        .path()
+        .join(format!("snapshots/{}.json", summary.snapshot.id));
+    let text = fs::read_to_string(&path).unwrap();
+    let newer = text.replacen("\"format\": 2", "\"format\": 99", 1);
+    assert_ne!(text, newer);
+    fs::write(&path, newer).unwrap();
+    let err = repo.load(&summary.snapshot.id).unwrap_err().to_string();
+    assert!(err.contains("newer") && err.contains("99"), "{err}");
+}
