@@ -14,12 +14,18 @@ fn targets<'a>(config: &'a Config, name: Option<&str>) -> anyhow::Result<Vec<&'a
         .validate()
         .map_err(|e| ConfigError::Invalid(e.to_string()))?;
     match name {
-        Some(n) => Ok(vec![
-            config
+        // A target named: its key file and credentials are read now, and a
+        // problem there is the configuration's (exit 2). With every target,
+        // one target's problem fails that target only, the others go on.
+        Some(n) => {
+            let t = config
                 .backup
                 .target(n)
-                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-        ]),
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            t.check_secrets()
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            Ok(vec![t])
+        }
         None if config.backup.targets.is_empty() => Err(ConfigError::Invalid(
             "no backup target configured: add a [[backup.targets]] with a name and a url \
              (file:///mnt/backup, label:DISK-LABEL) to the configuration"
@@ -334,8 +340,13 @@ pub fn status_lines(config: &Config) -> Vec<String> {
                 } else {
                     String::new()
                 };
+                let waiting = if last.deferred > 0 {
+                    format!(" ({} waiting for compression)", last.deferred)
+                } else {
+                    String::new()
+                };
                 format!(
-                    "backup {}: {when} UTC, snapshot {}, {} objects{warn}",
+                    "backup {}: {when} UTC, snapshot {}, {} objects{waiting}{warn}",
                     t.name, last.snapshot, last.objects
                 )
             }

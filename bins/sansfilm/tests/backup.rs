@@ -512,6 +512,12 @@ fn an_encrypted_target_is_backed_up_drilled_and_restored_with_its_key_only() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("needs key_file"), "{err}");
 
+    // A key file that is not there, the target named: exit 2, by name.
+    let cfg = encrypted_config(dir.path(), &target, Some(&dir.path().join("lost.key")));
+    let (code, _, err) = run(&cfg, &["backup", "--target", "offsite"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lost.key"), "{err}");
+
     // Another key: refused by name, nothing written.
     let other = dir.path().join("other.key");
     sansfilm(&["backup", "new-key", other.to_str().unwrap()]);

@@ -27,6 +27,9 @@ pub struct LastBackup {
     pub bytes: u64,
     /// Objects left out of it (damaged in the archive, for instance).
     pub problems: u64,
+    /// Instances left out while they waited for compression.
+    #[serde(default)]
+    pub deferred: u64,
 }
 
 /// Every target's last backup, by target name.

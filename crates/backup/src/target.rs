@@ -333,6 +333,17 @@ impl TargetConfig {
         DirStore::open(&dir).map_err(|e| Error::io(format!("backup target {}", self.name), e))
     }
 
+    /// Reads what the target needs beyond the configuration (its key file,
+    /// its S3 credentials), so that a missing or unreadable one is reported
+    /// as the configuration problem it is, before any work starts.
+    pub fn check_secrets(&self) -> Result<()> {
+        self.key()?;
+        if matches!(self.location()?, Location::S3 { .. }) {
+            self.credentials()?;
+        }
+        Ok(())
+    }
+
     /// S3 access keys: from `credentials_file`, else the environment.
     fn credentials(&self) -> Result<(String, String)> {
         if let Some(path) = &self.credentials_file {

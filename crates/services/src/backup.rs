@@ -37,6 +37,7 @@ pub fn run_target(
                 objects: summary.objects,
                 bytes: summary.snapshot.bytes(),
                 problems: summary.snapshot.problems.len() as u64,
+                deferred: summary.snapshot.deferred.len() as u64,
             },
         )?;
         Ok(summary)
@@ -48,8 +49,13 @@ pub fn run_target(
                     log,
                     &target.name,
                     Ok(format!(
-                        "snapshot {}: {} objects, {} sent, {} bytes sent",
-                        s.snapshot.id, s.objects, s.objects_sent, s.bytes_sent
+                        "snapshot {}: {} objects, {} sent, {} bytes sent, {} waiting for \
+                         compression",
+                        s.snapshot.id,
+                        s.objects,
+                        s.objects_sent,
+                        s.bytes_sent,
+                        s.snapshot.deferred.len()
                     )),
                 );
                 if !s.snapshot.problems.is_empty() {
