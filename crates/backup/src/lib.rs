@@ -17,7 +17,7 @@
 //! - [`restore()`] into a new data directory; [`drill()`] restores into a
 //!   scratch directory and proves the result identical to the live archive
 //!   as it was at the snapshot, decoding a sample of images.
-//! - [`prune`]: old snapshots forgotten by retention rules and the blobs
+//! - [`prune()`]: old snapshots forgotten by retention rules and the blobs
 //!   they alone named removed; the one deletion, meant to run elsewhere.
 //! - [`repair`]: a damaged object of the archive put back from a backup.
 //! - [`target`]: `[[backup.targets]]` of the configuration, and how a
