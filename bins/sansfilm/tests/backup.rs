@@ -582,23 +582,16 @@ fn prune_keeps_what_its_rules_say_and_the_rest_still_drills() {
 
 /// `sansfilm ARGS` under `fiu-run` with the failure point `point` enabled.
 fn sansfilm_failing(point: &str, config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = common::fiu_run()
-        .args([
-            "-x",
-            "-c",
-            &format!("enable name={point}"),
-            env!("CARGO_BIN_EXE_sansfilm"),
-        ])
-        .args(args)
-        .args(["--config", config.to_str().unwrap()])
-        .env("SANSFILM_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = common::fiu_run();
+    cmd.args([
+        "-x",
+        "-c",
+        &format!("enable name={point}"),
+        env!("CARGO_BIN_EXE_sansfilm"),
+    ])
+    .args(args)
+    .args(["--config", config.to_str().unwrap()]);
+    common::outcome(cmd)
 }
 
 #[test]

@@ -146,16 +146,7 @@ impl S3Store {
     }
 
     fn key(&self, name: &str) -> io::Result<ObjectPath> {
-        let ok = !name.is_empty()
-            && name
-                .split('/')
-                .all(|c| !c.is_empty() && c != "." && c != "..");
-        if !ok {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a file name in a backup repository: {name:?}"),
-            ));
-        }
+        let name = crate::store::checked_name(name)?;
         Ok(if self.prefix.is_empty() {
             ObjectPath::from(name)
         } else {

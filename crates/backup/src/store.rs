@@ -113,18 +113,7 @@ impl DirStore {
     }
 
     fn path(&self, name: &str) -> io::Result<PathBuf> {
-        let ok = !name.is_empty()
-            && !name.starts_with('/')
-            && name
-                .split('/')
-                .all(|c| !c.is_empty() && c != "." && c != "..");
-        if !ok {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a file name in a backup repository: {name:?}"),
-            ));
-        }
-        Ok(self.root.join(name))
+        Ok(self.root.join(checked_name(name)?))
     }
 
     /// Names of the files (or the directories) directly in `dir`, sorted;
@@ -282,6 +271,23 @@ impl Store for DirStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
+}
+
+/// `name` when it is a relative, `/`-separated name that stays inside the
+/// store (no empty, `.` or `..` component); an error otherwise. Every store
+/// checks its names with it.
+pub(crate) fn checked_name(name: &str) -> io::Result<&str> {
+    let ok = !name.is_empty()
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    if !ok {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a file name in a backup repository: {name:?}"),
+        ));
+    }
+    Ok(name)
 }
 
 /// Whether a staged file (`PID-N.part`) belongs to a process still running

@@ -73,11 +73,14 @@ impl Serve for Server {
 
 /// Runs `sansfilm` with arguments; returns (exit code, stdout, stderr).
 pub fn sansfilm(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sansfilm"))
-        .args(args)
-        .env("SANSFILM_LOG", "warn")
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sansfilm"));
+    cmd.args(args);
+    outcome(cmd)
+}
+
+/// Runs `cmd` with the service log at warnings: exit code, stdout, stderr.
+pub fn outcome(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.env("SANSFILM_LOG", "warn").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
